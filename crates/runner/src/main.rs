@@ -1,0 +1,168 @@
+//! `runner`: replays a workload against allocators under test, one child process each, and
+//! writes a run directory (see `docs/results-format.md`). This file is the one exit point:
+//! it prints the error chain to stderr and picks the exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+
+use runner::alloc_spec::AllocSpec;
+use runner::summary::Status;
+use runner::{child, cli, protocol, results, run};
+
+/// Exit codes: 0 all allocators ran; 1 error; 2 bad usage (clap); 3 an allocator crashed or
+/// failed (the run directory is complete otherwise); 130 interrupted.
+const EXIT_ERROR: u8 = 1;
+const EXIT_ALLOCATOR_FAILED: u8 = 3;
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let result = if args.get(1).map(String::as_str) == Some("__child") {
+        child_main(&args[2..]).map(|()| ExitCode::SUCCESS)
+    } else {
+        parent_main(args)
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn child_main(args: &[String]) -> anyhow::Result<()> {
+    let [alloc, speed, gvl, out_dir, id] = args else {
+        anyhow::bail!(
+            "usage: runner __child <alloc> <speed> <gvl|no-gvl> <out-dir> <id> (internal)"
+        );
+    };
+    let speed: f64 = speed.parse().context("child speed")?;
+    let out_dir = PathBuf::from(out_dir);
+    let r = child::main(&child::ChildArgs {
+        alloc,
+        speed,
+        gvl: gvl == "gvl",
+        out_dir: &out_dir,
+        id,
+    });
+    if let Err(e) = &r {
+        protocol::ChildMsg::Error {
+            message: format!("{e:#}"),
+        }
+        .send();
+    }
+    r
+}
+
+fn parent_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            // --help and --version are not errors; clap prints both kinds itself.
+            let _ = e.print();
+            return Ok(ExitCode::from(e.exit_code() as u8));
+        }
+    };
+    if !(cli.hours > 0.0 && cli.hours <= 10_000.0) {
+        anyhow::bail!(
+            "--hours {} is out of range: give simulated hours in (0, 10000]",
+            cli.hours
+        );
+    }
+    if !(cli.speed > 0.0 && cli.speed <= 1e6) {
+        anyhow::bail!(
+            "--speed {} is out of range: give simulated seconds per real second in (0, 1000000]",
+            cli.speed
+        );
+    }
+    let allocators = AllocSpec::parse_list(&cli.alloc)?;
+    let repo = run::repo_dir();
+    let profile_path = workload::Profile::resolve(&cli.workload, &repo.join("workloads"))?;
+    let mut profile = workload::Profile::load(&profile_path)?;
+    if let Some(t) = cli.threads {
+        profile.process.threads = t;
+    }
+    if cli.no_gvl {
+        profile.process.gvl = false;
+    }
+    profile.validate(&profile_path)?;
+    let out_dir = cli
+        .out
+        .clone()
+        .unwrap_or_else(|| results::default_run_dir(&repo, &profile.name));
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        let presses = AtomicUsize::new(0);
+        ctrlc::set_handler(move || {
+            if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+                flag.store(true, Ordering::SeqCst);
+                eprintln!("\ninterrupted: finishing the current allocator's samples and writing results (Ctrl-C again to abandon)");
+            } else {
+                std::process::exit(EXIT_INTERRUPTED.into());
+            }
+        })
+        .context("installing the Ctrl-C handler")?;
+    }
+
+    let plan = run::RunPlan {
+        allocators,
+        profile,
+        profile_path,
+        hours: cli.hours,
+        seed: cli.seed,
+        speed: cli.speed,
+        out_dir: out_dir.clone(),
+        command: args,
+        repo_dir: repo,
+        quiet: cli.quiet,
+    };
+    if !cli.quiet {
+        eprintln!(
+            "run: {} for {} simulated hours at speed {} (seed {}), {} allocator(s) -> {}",
+            plan.profile.name,
+            plan.hours,
+            plan.speed,
+            plan.seed,
+            plan.allocators.len(),
+            out_dir.display()
+        );
+    }
+    let summary = run::run(&plan, &interrupted)?;
+    if !cli.no_report {
+        match report::generate(&out_dir, &report::Options::default()) {
+            Ok(paths) => {
+                for w in &paths.warnings {
+                    eprintln!("report: {w}");
+                }
+                if !cli.quiet {
+                    eprintln!("report: {}", paths.index_html.display());
+                }
+            }
+            // The measurements are safe on disk; a report can be drawn again later.
+            Err(e) => eprintln!("warning: drawing the report failed: {e} (run `cargo run -p report -- {}` to retry)", out_dir.display()),
+        }
+    }
+    println!("{}", out_dir.display());
+    if summary.interrupted {
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    let failed: Vec<&str> = summary
+        .allocators
+        .iter()
+        .filter(|a| a.status != Status::Ok)
+        .map(|a| a.name.as_str())
+        .collect();
+    if !failed.is_empty() {
+        eprintln!("error: allocator(s) did not finish: {}", failed.join(", "));
+        return Ok(ExitCode::from(EXIT_ALLOCATOR_FAILED));
+    }
+    Ok(ExitCode::SUCCESS)
+}

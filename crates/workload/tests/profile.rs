@@ -1,0 +1,132 @@
+//! Profile validation: shipped profiles load; bad ones are rejected naming file, field and fix.
+
+use std::path::{Path, PathBuf};
+
+use workload::{Profile, ProfileError};
+
+fn workloads_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workloads")
+}
+
+fn rails_api_text() -> String {
+    std::fs::read_to_string(workloads_dir().join("rails-api.toml")).expect("rails-api.toml")
+}
+
+#[test]
+fn every_shipped_profile_is_valid_and_cites_sources() {
+    let dir = workloads_dir();
+    let names = workload::profile::known_profiles(&dir);
+    for want in ["rails-api", "rails-html", "sidekiq"] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
+    }
+    for name in names {
+        let path = dir.join(format!("{name}.toml"));
+        let p = Profile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            p.name,
+            name,
+            "{}: name must match the file name",
+            path.display()
+        );
+        // Every parameter carries a comment naming its basis, or continues the group of the
+        // line above it (`string_min` after `string_weight ... # (S) ...`).
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut prev_prefix = String::new();
+        for line in text.lines() {
+            let l = line.trim();
+            if l.is_empty() || l.starts_with('#') || l.starts_with('[') {
+                continue;
+            }
+            let key = l.split('=').next().unwrap_or("").trim();
+            let prefix = key.split('_').next().unwrap_or("").to_string();
+            if key == "name" || key == "description" {
+                continue;
+            }
+            let sourced = ["(S)", "(E)", "(M)"].iter().any(|m| l.contains(m));
+            assert!(
+                sourced || prefix == prev_prefix,
+                "{}: `{l}` has no (S)/(E)/(M) basis",
+                path.display()
+            );
+            prev_prefix = prefix;
+        }
+    }
+}
+
+#[test]
+fn out_of_range_names_file_field_and_allowed_values() {
+    let text = rails_api_text().replace("threads = 5 ", "threads = 0 ");
+    let err = Profile::from_toml(&text, Path::new("my.toml")).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, ProfileError::OutOfRange { ref field, .. } if field == "process.threads"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("my.toml") && msg.contains("process.threads") && msg.contains("[1, 64]"),
+        "{msg}"
+    );
+
+    let text = rails_api_text().replace("immediate = 0.40 ", "immediate = 0.99 ");
+    let msg = Profile::from_toml(&text, Path::new("x.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("lifetimes.immediate") && msg.contains("promoted"),
+        "{msg}"
+    );
+
+    let text = rails_api_text().replace("socket_keep_max = 8_192", "socket_keep_max = 100");
+    let msg = Profile::from_toml(&text, Path::new("x.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("requests.socket_keep_min"), "{msg}");
+}
+
+#[test]
+fn malformed_unknown_and_missing_fields_are_parse_errors_with_the_file() {
+    let err = Profile::from_toml("name = \"x\"\n[process\n", Path::new("broken.toml")).unwrap_err();
+    assert!(matches!(err, ProfileError::Parse { .. }));
+    assert!(err.to_string().contains("broken.toml"), "{err}");
+
+    let text = rails_api_text().replace("gvl = true", "gvl = true\nfibers = 3");
+    let msg = Profile::from_toml(&text, Path::new("x.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("fibers"), "unknown field must be named: {msg}");
+
+    let text = rails_api_text().replace("rate_per_s = 10.0", "");
+    let msg = Profile::from_toml(&text, Path::new("x.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("rate_per_s"),
+        "missing field must be named: {msg}"
+    );
+
+    let text = rails_api_text().replace("rate_per_s = 10.0", "rate_per_s = \"fast\"");
+    let msg = Profile::from_toml(&text, Path::new("x.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("rate_per_s") || msg.contains("line"), "{msg}");
+}
+
+#[test]
+fn resolve_finds_names_and_reports_known_profiles() {
+    let dir = workloads_dir();
+    assert!(Profile::resolve("rails-api", &dir)
+        .unwrap()
+        .ends_with("rails-api.toml"));
+    let err = Profile::resolve("rails-apx", &dir).unwrap_err().to_string();
+    assert!(
+        err.contains("rails-apx") && err.contains("rails-api"),
+        "{err}"
+    );
+    let err = Profile::load(Path::new("/nonexistent/p.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/nonexistent/p.toml"), "{err}");
+}
