@@ -44,6 +44,12 @@ pub struct Latencies {
     pub call_ns: Histogram<u64>,
 }
 
+impl Default for Latencies {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Latencies {
     pub fn new() -> Latencies {
         let make = |max| {

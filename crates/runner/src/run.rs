@@ -34,6 +34,10 @@ pub struct RunPlan {
     pub quiet: bool,
 }
 
+/// A replay further behind its schedule than this (simulated seconds) is reported: purge
+/// timers then see less simulated time than intended and latencies include the delay.
+const LAG_WARN_SIM_S: f64 = 60.0;
+
 /// What one child left behind.
 struct ChildOutcome {
     status: Status,
@@ -127,6 +131,14 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
         );
         if !plan.quiet {
             eprintln!("{}", one_line(&s));
+        }
+        if let Some(lag) = s.max_lag_s.filter(|&l| l > LAG_WARN_SIM_S) {
+            eprintln!(
+                "warning: the replay of {} fell {lag:.0} simulated s behind its schedule \
+                 (recorded as max_lag_s); its latencies include that delay and its purge timers \
+                 saw compressed time: lower --speed or stop other work on this machine",
+                spec.name()
+            );
         }
         summary.allocators.push(s);
         summary.interrupted = interrupted.load(Ordering::SeqCst);
