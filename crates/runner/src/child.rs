@@ -69,8 +69,6 @@ fn replay<A: AllocatorUnderTest>(alloc: &A, args: &ChildArgs) -> anyhow::Result<
         &stop_sampler,
     );
 
-    // The final sample, after every thread finished.
-    ChildMsg::Sample(crate::sampler::sample(alloc, &shared, &mut buf)).send();
     all.write(args.out_dir, args.id)?;
     ChildMsg::Done(Done {
         requests: shared.requests(),

@@ -10,7 +10,7 @@
 //! the replay cannot deadlock; a waiting worker releases the GVL first.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,10 @@ pub struct Shared {
     pub workers: Vec<WorkerCounters>,
     /// Set by the dispatcher once every event is in a ring.
     pub dispatched_all: AtomicBool,
+    /// Workers that have replayed all their events and wait for `release` before exiting
+    /// (so that the last sample sees the process as the run left it, before thread exit).
+    pub drained: AtomicUsize,
+    pub release: AtomicBool,
 }
 
 impl Shared {
@@ -65,6 +69,8 @@ impl Shared {
             gvl: gvl.then(|| Mutex::new(())),
             workers: (0..threads).map(|_| WorkerCounters::default()).collect(),
             dispatched_all: AtomicBool::new(false),
+            drained: AtomicUsize::new(0),
+            release: AtomicBool::new(false),
         })
     }
 
@@ -162,13 +168,20 @@ pub fn replay_stream<A: AllocatorUnderTest, F: FnOnce() + Send>(
             }
         }
         let result = spawned.and_then(|()| dispatch(input, &mut producers, shared));
-        // Whatever happened, let the workers drain what they have and stop.
+        // Whatever happened, let the workers drain what they have; once all have (or one
+        // ended early), stop the sampler, which takes its last sample, then let them exit.
         shared.dispatched_all.store(true, Ordering::Release);
-        for w in workers {
-            let _ = w.join();
+        while shared.drained.load(Ordering::Acquire) < workers.len()
+            && !workers.iter().any(|w| w.is_finished())
+        {
+            std::thread::sleep(Duration::from_millis(1));
         }
         stop.store(true, Ordering::Release);
         let _ = side.join();
+        shared.release.store(true, Ordering::Release);
+        for w in workers {
+            let _ = w.join();
+        }
         result
     });
     let mut all = Latencies::new();
@@ -490,6 +503,10 @@ pub fn run_worker<A: AllocatorUnderTest>(
         chunk.commit_all();
     }
     w.flush_live();
+    sh.drained.fetch_add(1, Ordering::AcqRel);
+    while !sh.release.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// The allocator under test returned NULL: nothing sensible can follow.

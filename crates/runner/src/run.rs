@@ -342,15 +342,15 @@ fn run_one(
 }
 
 /// Where the repository root is, for `git` and the default profile/results folders: the
-/// current directory if it has `workloads/`, else the source tree this binary was built from.
+/// current directory (as `.`, so that recorded paths stay relative) if it has `workloads/`,
+/// else the source tree this binary was built from.
 pub fn repo_dir() -> PathBuf {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    if cwd.join("workloads").is_dir() {
-        return cwd;
+    if Path::new("workloads").is_dir() {
+        return PathBuf::from(".");
     }
     let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     if built.join("workloads").is_dir() {
         return built.canonicalize().unwrap_or(built);
     }
-    cwd
+    PathBuf::from(".")
 }

@@ -35,7 +35,9 @@ pub fn sample<A: AllocatorUnderTest>(a: &A, sh: &Shared, buf: &mut String) -> Sa
     }
 }
 
-/// Samples every [`SAMPLE_EVERY_SIM_S`] simulated seconds (scaled by the speed) until `stop`.
+/// Samples every [`SAMPLE_EVERY_SIM_S`] simulated seconds (scaled by the speed) until `stop`,
+/// and once more when stopped, before the replay threads exit (thread exit flushes thread
+/// caches, which would make the last sample unlike the run).
 pub fn run<A: AllocatorUnderTest>(a: &A, sh: &Shared, stop: &AtomicBool) {
     let every = Duration::from_secs_f64(SAMPLE_EVERY_SIM_S / sh.speed);
     let mut buf = String::with_capacity(8192);
@@ -56,4 +58,5 @@ pub fn run<A: AllocatorUnderTest>(a: &A, sh: &Shared, stop: &AtomicBool) {
             next = now;
         }
     }
+    ChildMsg::Sample(sample(a, sh, &mut buf)).send();
 }
