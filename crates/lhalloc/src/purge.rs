@@ -24,7 +24,7 @@ use crate::segment::{self, SEGMENTS};
 use crate::size_class::{self, NUM_CLASSES};
 
 /// Pooled pages of blocks at least this big get their free blocks' interiors purged after the
-/// delay (`Page::trim_free`), without waiting for the whole page to empty: a 512 KiB page of
+/// delay (`Page::trim_free`), without waiting for the whole page to empty: a 128 KiB page of
 /// 64 KiB blocks (Ruby's heap pages, socket buffers) may stay partly used for a long time.
 pub const TRIM_MIN_BLOCK: usize = 16 << 10;
 
