@@ -114,6 +114,7 @@ struct Boot {
 /// Distributions drawn from the profile once.
 #[derive(Debug)]
 struct Dists {
+    sizes: MixSizes,
     kinds: WeightedIndex<f64>,
     calls: Clamped,
     cpu_ms: Clamped,
@@ -164,6 +165,7 @@ impl Workload {
         .unwrap_or_else(|_| WeightedIndex::new([1.0]).expect("one positive weight"));
         let zipf = Zipf::new(profile.cache.keys as f64, profile.cache.zipf_s).ok();
         let d = Dists {
+            sizes: m.clone_sizes(),
             kinds,
             calls: Clamped::new(r.calls_median, r.calls_sigma, 1.0, r.calls_max as f64),
             cpu_ms: Clamped::new(
@@ -499,7 +501,7 @@ impl Workload {
             self.grow_step(t, i);
         }
         let counts = self.boot.is_none();
-        let m = self.p.mix.clone_sizes();
+        let m = self.d.sizes;
         match self.d.kinds.sample(&mut self.rng) {
             0 => {
                 let size = log_uniform(&mut self.rng, m.struct_min, m.struct_max);
@@ -852,8 +854,8 @@ fn mean_call_bytes(p: &Profile) -> f64 {
         / w.max(f64::MIN_POSITIVE)
 }
 
-/// The size parameters of the mix, copied out so that drawing does not borrow the profile.
-#[derive(Clone, Copy)]
+/// The size parameters of the mix, copied out once so that drawing does not borrow the profile.
+#[derive(Clone, Copy, Debug)]
 struct MixSizes {
     struct_min: u64,
     struct_max: u64,
