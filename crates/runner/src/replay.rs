@@ -58,7 +58,12 @@ pub struct Shared {
     /// (so that the last sample sees the process as the run left it, before thread exit).
     pub drained: AtomicUsize,
     pub release: AtomicBool,
+    /// The workers' rings, made (and their memory touched) up front so that the harness's RSS
+    /// measured before the replay includes them; taken by [`replay_stream`].
+    rings: Mutex<Option<Rings>>,
 }
+
+type Rings = (Vec<Producer<Event>>, Vec<Consumer<Event>>);
 
 impl Shared {
     pub fn new(threads: usize, speed: f64, gvl: bool) -> std::io::Result<Shared> {
@@ -71,6 +76,7 @@ impl Shared {
             dispatched_all: AtomicBool::new(false),
             drained: AtomicUsize::new(0),
             release: AtomicBool::new(false),
+            rings: Mutex::new(Some(rings(threads))),
         })
     }
 
@@ -119,9 +125,20 @@ impl Shared {
     }
 }
 
-/// Creates one ring per worker.
-fn rings(threads: usize) -> (Vec<Producer<Event>>, Vec<Consumer<Event>>) {
-    (0..threads).map(|_| RingBuffer::new(RING_EVENTS)).unzip()
+/// Creates one ring per worker and fills and drains each once, so that their pages are
+/// resident before the harness's own RSS is measured.
+fn rings(threads: usize) -> Rings {
+    let (mut producers, mut consumers): Rings =
+        (0..threads).map(|_| RingBuffer::new(RING_EVENTS)).unzip();
+    let filler = Event::Gc {
+        thread: 0,
+        major: false,
+    };
+    for (p, c) in producers.iter_mut().zip(consumers.iter_mut()) {
+        while p.push(filler).is_ok() {}
+        while c.pop().is_ok() {}
+    }
+    (producers, consumers)
 }
 
 /// Why dispatching stopped early.
@@ -135,6 +152,8 @@ pub enum DispatchError {
     Slot(u32),
     #[error("starting a replay thread: {0}")]
     Spawn(std::io::Error),
+    #[error("this replay state was already used: make a new `Shared` per replay")]
+    Reused,
 }
 
 /// Replays a whole trace body (after its header) from `input` against `alloc`: one worker per
@@ -149,7 +168,10 @@ pub fn replay_stream<A: AllocatorUnderTest, F: FnOnce() + Send>(
     stop: &AtomicBool,
 ) -> (Latencies, Result<(), DispatchError>) {
     let threads = shared.workers.len();
-    let (mut producers, consumers) = rings(threads);
+    let taken = shared.rings.lock().ok().and_then(|mut r| r.take());
+    let Some((mut producers, consumers)) = taken else {
+        return (Latencies::new(), Err(DispatchError::Reused));
+    };
     let mut lats: Vec<Latencies> = (0..threads).map(|_| Latencies::new()).collect();
     let result = std::thread::scope(|s| {
         let side = s.spawn(alongside);
