@@ -37,6 +37,8 @@ pub struct RunPlan {
 /// A replay further behind its schedule than this (simulated seconds) is reported: purge
 /// timers then see less simulated time than intended and latencies include the delay.
 const LAG_WARN_SIM_S: f64 = 60.0;
+/// Simulated seconds between plain progress lines when stderr is not a terminal.
+const PLAIN_PROGRESS_EVERY_SIM_S: f64 = 900.0;
 
 /// What one child left behind.
 struct ChildOutcome {
@@ -259,6 +261,9 @@ fn run_one(
         .context("starting the feeder thread")?;
 
     let bar = progress_bar(plan, spec);
+    // Without a terminal (CI logs, nohup) the bar is hidden: print a plain line now and then.
+    let plain_progress = !plan.quiet && bar.is_hidden();
+    let mut next_plain_s = PLAIN_PROGRESS_EVERY_SIM_S;
     let mut out = ChildOutcome {
         status: Status::Ok,
         error: None,
@@ -287,12 +292,22 @@ fn run_one(
             Ok(ChildMsg::Sample(s)) => {
                 csv.append(&id, &s)?;
                 bar.set_position(s.sim_time_s as u64);
-                bar.set_message(format!(
+                let status = format!(
                     "RSS {:.0} MiB  live {:.0} MiB  {} req",
                     s.rss_bytes as f64 / 1048576.0,
                     s.live_bytes as f64 / 1048576.0,
                     s.requests
-                ));
+                );
+                if plain_progress && s.sim_time_s >= next_plain_s {
+                    eprintln!(
+                        "{:<14} {:>6.0}/{:.0} sim s  {status}",
+                        spec.name(),
+                        s.sim_time_s,
+                        plan.hours * 3600.0 + plan.profile.boot.duration_s
+                    );
+                    next_plain_s += PLAIN_PROGRESS_EVERY_SIM_S;
+                }
+                bar.set_message(status);
                 out.samples.push(s);
             }
             Ok(ChildMsg::Done(d)) => out.done = Some(d),
