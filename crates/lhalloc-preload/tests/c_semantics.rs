@@ -2,8 +2,11 @@
 //! checked by a small C program run under `LD_PRELOAD`. Skipped with a message when no C
 //! compiler (`cc`) is installed.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
+
+use common::preload_lib;
 
 const PROGRAM: &str = r#"
 #define _GNU_SOURCE
@@ -106,18 +109,6 @@ int main(void) {
     return 0;
 }
 "#;
-
-fn preload_lib() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let deps = exe.parent().expect("deps dir");
-    for dir in [deps, deps.parent().unwrap_or(deps)] {
-        let p = dir.join("liblhalloc_preload.so");
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!("liblhalloc_preload.so not found next to {}", exe.display());
-}
 
 #[test]
 fn c_malloc_family_semantics() {

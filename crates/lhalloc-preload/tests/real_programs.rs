@@ -2,22 +2,12 @@
 //! git. A program that is not installed is skipped with a message (CI installs them with
 //! `apt-get install -y ruby python3 git`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The cdylib built for this test run: cargo builds the package's lib target (our .so) before
-/// its integration tests, into the same `deps` folder as the test binary.
-fn preload_lib() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let deps = exe.parent().expect("deps dir");
-    for dir in [deps, deps.parent().unwrap_or(deps)] {
-        let p = dir.join("liblhalloc_preload.so");
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!("liblhalloc_preload.so not found next to {}", exe.display());
-}
+use common::preload_lib;
 
 fn have(program: &str) -> bool {
     Command::new(program)
