@@ -53,11 +53,11 @@ pub struct Shared {
     pub gvl: Option<Mutex<()>>,
     pub workers: Vec<WorkerCounters>,
     /// Set by the dispatcher once every event is in a ring.
-    pub dispatched_all: AtomicBool,
+    dispatched_all: AtomicBool,
     /// Workers that have replayed all their events and wait for `release` before exiting
     /// (so that the last sample sees the process as the run left it, before thread exit).
-    pub drained: AtomicUsize,
-    pub release: AtomicBool,
+    drained: AtomicUsize,
+    release: AtomicBool,
     /// The workers' rings, made (and their memory touched) up front so that the harness's RSS
     /// measured before the replay includes them; taken by [`replay_stream`].
     rings: Mutex<Option<Rings>>,
