@@ -34,6 +34,13 @@ pub struct RunPlan {
     pub quiet: bool,
 }
 
+impl RunPlan {
+    /// Simulated seconds a child replays: boot plus the hours of serving.
+    fn total_sim_s(&self) -> f64 {
+        self.hours * 3600.0 + self.profile.boot.duration_s
+    }
+}
+
 /// A replay further behind its schedule than this (simulated seconds) is reported: purge
 /// timers then see less simulated time than intended and latencies include the delay.
 const LAG_WARN_SIM_S: f64 = 60.0;
@@ -186,7 +193,7 @@ fn one_line(s: &AllocatorSummary) -> String {
 }
 
 fn progress_bar(plan: &RunPlan, spec: &AllocSpec) -> ProgressBar {
-    let total = ((plan.hours * 3600.0 + plan.profile.boot.duration_s) as u64).max(1);
+    let total = (plan.total_sim_s() as u64).max(1);
     let bar = if plan.quiet {
         ProgressBar::hidden()
     } else {
@@ -303,7 +310,7 @@ fn run_one(
                         "{:<14} {:>6.0}/{:.0} sim s  {status}",
                         spec.name(),
                         s.sim_time_s,
-                        plan.hours * 3600.0 + plan.profile.boot.duration_s
+                        plan.total_sim_s()
                     );
                     next_plain_s += PLAIN_PROGRESS_EVERY_SIM_S;
                 }
