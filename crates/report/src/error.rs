@@ -40,11 +40,11 @@ pub enum ReportError {
     },
 
     /// The run was written with a schema this reader does not know.
-    #[error("{path} has schema_version {found}, this report reads version {expected} only (regenerate the run, or use the report from the same commit as the runner)")]
+    #[error("{path} has schema_version {found}, this report reads versions {expected:?} only (regenerate the run, or use the report from the same commit as the runner)")]
     SchemaVersion {
         path: PathBuf,
         found: u64,
-        expected: u64,
+        expected: Vec<u64>,
     },
 
     /// `samples.csv` lacks a column the charts need.

@@ -63,7 +63,8 @@ impl Default for Options {
 pub struct ReportPaths {
     /// The output directory.
     pub dir: PathBuf,
-    /// The charts, in page order: rss, fragmentation, latency-request, latency-call.
+    /// The charts, in page order: rss, fragmentation, latency-request, latency-call,
+    /// alloc-per-request.
     pub figures: Vec<FigureFiles>,
     pub summary_md: PathBuf,
     pub index_html: PathBuf,
@@ -140,6 +141,13 @@ fn write_report(runs: &[Run], out_dir: &Path, opts: &Options) -> Result<ReportPa
             &Latency {
                 series: &series,
                 kind: LatencyKind::Call,
+            },
+            out_dir,
+        )?,
+        figures::render(
+            &Latency {
+                series: &series,
+                kind: LatencyKind::AllocPerRequest,
             },
             out_dir,
         )?,

@@ -12,8 +12,9 @@ use serde::Deserialize;
 
 use crate::error::ReportError;
 
-/// The schema version this reader understands.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema versions this reader understands (2 adds costs and timing validity; a version 1
+/// run reads with those missing).
+pub const SCHEMA_VERSIONS: [u64; 2] = [1, 2];
 
 /// Columns of `samples.csv` the charts cannot do without.
 const REQUIRED_COLUMNS: [&str; 4] = ["allocator", "sim_time_s", "rss_bytes", "live_bytes"];
@@ -47,6 +48,8 @@ pub struct AllocatorRun {
     pub request_latency_us: Option<Histogram<u64>>,
     /// `<id>.call-latency-ns.hdr`.
     pub call_latency_ns: Option<Histogram<u64>>,
+    /// `<id>.alloc-per-request-ns.hdr` (schema 2).
+    pub alloc_per_request_ns: Option<Histogram<u64>>,
 }
 
 /// How an allocator's part of the run ended.
@@ -178,6 +181,33 @@ pub struct AllocatorSummary {
     pub latency_us: Option<Percentiles>,
     pub service_us: Option<Percentiles>,
     pub call_latency_ns: Option<Percentiles>,
+    /// Schema 2: whether wall-clock figures mean anything (version 1 runs did not say).
+    #[serde(default = "yes")]
+    pub timing_valid: bool,
+    #[serde(default)]
+    pub timing_note: Option<String>,
+    #[serde(default)]
+    pub alloc_per_request_ns: Option<Percentiles>,
+    #[serde(default)]
+    pub touch_per_request_ns: Option<Percentiles>,
+    #[serde(default)]
+    pub cost: Option<Cost>,
+    #[serde(default)]
+    pub harness_rss_steady_bytes: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `summary.json` → `allocators[].cost` (schema 2).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Cost {
+    pub cpu_per_request_us: Option<f64>,
+    pub minor_faults_per_request: Option<f64>,
+    pub harness_cores: Option<f64>,
+    pub alloc_time_s: Option<f64>,
+    pub touch_time_s: Option<f64>,
 }
 
 /// A percentile block of `summary.json`.
@@ -214,10 +244,12 @@ pub struct Sample {
 }
 
 /// The kinds of histogram file a run holds per allocator.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HistogramKind {
     RequestLatencyUs,
     CallLatencyNs,
+    /// Schema 2 only.
+    AllocPerRequestNs,
 }
 
 impl HistogramKind {
@@ -226,6 +258,7 @@ impl HistogramKind {
         match self {
             Self::RequestLatencyUs => "request-latency-us.hdr",
             Self::CallLatencyNs => "call-latency-ns.hdr",
+            Self::AllocPerRequestNs => "alloc-per-request-ns.hdr",
         }
     }
 }
@@ -271,6 +304,7 @@ impl Run {
                 samples: Vec::new(),
                 request_latency_us: None,
                 call_latency_ns: None,
+                alloc_per_request_ns: None,
             });
         }
         for sample in samples {
@@ -293,6 +327,7 @@ impl Run {
                         samples: Vec::new(),
                         request_latency_us: None,
                         call_latency_ns: None,
+                        alloc_per_request_ns: None,
                     });
                     allocators.len() - 1
                 }
@@ -304,10 +339,15 @@ impl Run {
             for kind in [
                 HistogramKind::RequestLatencyUs,
                 HistogramKind::CallLatencyNs,
+                HistogramKind::AllocPerRequestNs,
             ] {
                 let path = dir.join(format!("{}.{}", alloc.id, kind.suffix()));
+                let optional =
+                    kind == HistogramKind::AllocPerRequestNs && summary.schema_version < 2;
                 let histogram = if path.exists() {
                     Some(read_histogram(&path)?)
+                } else if optional {
+                    None
                 } else if alloc.status == Status::Ok {
                     return Err(ReportError::MissingFile {
                         path,
@@ -324,6 +364,7 @@ impl Run {
                 match kind {
                     HistogramKind::RequestLatencyUs => alloc.request_latency_us = histogram,
                     HistogramKind::CallLatencyNs => alloc.call_latency_ns = histogram,
+                    HistogramKind::AllocPerRequestNs => alloc.alloc_per_request_ns = histogram,
                 }
             }
             if alloc.samples.is_empty() {
@@ -386,13 +427,13 @@ fn read_json<T: serde::de::DeserializeOwned>(
 }
 
 fn check_schema(path: &Path, found: u64) -> Result<(), ReportError> {
-    if found == SCHEMA_VERSION {
+    if SCHEMA_VERSIONS.contains(&found) {
         Ok(())
     } else {
         Err(ReportError::SchemaVersion {
             path: path.to_path_buf(),
             found,
-            expected: SCHEMA_VERSION,
+            expected: SCHEMA_VERSIONS.to_vec(),
         })
     }
 }

@@ -18,50 +18,84 @@ struct Metric {
     header: &'static str,
     value: fn(&AllocatorSummary) -> Option<f64>,
     format: fn(f64) -> String,
+    /// A wall-clock figure: shown as "invalid" where the run says its timings are not results.
+    timing: bool,
 }
 
-const METRICS: [Metric; 8] = [
+/// Memory first (the question longhaul answers), then the costs that survive the clock's
+/// compression (CPU, page faults, time inside allocator calls per request), then request
+/// latency, which at speed S is mostly compressed simulated time.
+const METRICS: [Metric; 11] = [
     Metric {
         header: "steady RSS (MiB)",
         value: |s| s.rss_steady_bytes.map(|b| b / MIB),
         format: |v| format!("{v:.1}"),
+        timing: false,
     },
     Metric {
         header: "max RSS (MiB)",
         value: |s| s.rss_max_bytes.map(|b| b / MIB),
         format: |v| format!("{v:.1}"),
+        timing: false,
     },
     Metric {
         header: "growth (MiB/h)",
         value: |s| s.rss_growth_bytes_per_hour.map(|b| b / MIB),
         format: |v| format!("{v:+.2}"),
+        timing: false,
     },
     Metric {
         header: "RSS/live",
         value: |s| s.fragmentation,
         format: |v| format!("{v:.2}"),
+        timing: false,
     },
     Metric {
-        header: "requests/s",
-        value: |s| s.throughput_rps,
+        header: "CPU/request (µs)",
+        value: |s| s.cost.as_ref()?.cpu_per_request_us,
+        format: |v| format!("{v:.0}"),
+        timing: false,
+    },
+    Metric {
+        header: "faults/request",
+        value: |s| s.cost.as_ref()?.minor_faults_per_request,
         format: |v| format!("{v:.1}"),
+        timing: false,
     },
     Metric {
-        header: "p50 (µs)",
+        header: "alloc time/request p50 (µs)",
+        value: |s| s.alloc_per_request_ns.as_ref()?.p50.map(|v| v / 1e3),
+        format: |v| format!("{v:.0}"),
+        timing: true,
+    },
+    Metric {
+        header: "alloc time/request p99 (µs)",
+        value: |s| s.alloc_per_request_ns.as_ref()?.p99.map(|v| v / 1e3),
+        format: |v| format!("{v:.0}"),
+        timing: true,
+    },
+    Metric {
+        header: "touch time/request p99 (µs)",
+        value: |s| s.touch_per_request_ns.as_ref()?.p99.map(|v| v / 1e3),
+        format: |v| format!("{v:.0}"),
+        timing: true,
+    },
+    Metric {
+        header: "request p50 (µs)",
         value: |s| s.latency_us.as_ref()?.p50,
         format: |v| format!("{v:.0}"),
+        timing: true,
     },
     Metric {
-        header: "p99 (µs)",
+        header: "request p99 (µs)",
         value: |s| s.latency_us.as_ref()?.p99,
         format: |v| format!("{v:.0}"),
-    },
-    Metric {
-        header: "p99.9 (µs)",
-        value: |s| s.latency_us.as_ref()?.p999,
-        format: |v| format!("{v:.0}"),
+        timing: true,
     },
 ];
+
+/// Shown for a wall-clock figure of a run whose timings are not results.
+pub const INVALID: &str = "invalid";
 
 /// Shown for a value that is not available.
 pub const NONE: &str = "—";
@@ -92,9 +126,16 @@ pub fn summary(series: &[Series<'_>], reference: Option<&Series<'_>>) -> Table {
                 .as_ref()
                 .map_or_else(|| "no summary".to_string(), |x| x.status.clone());
             let mut row = vec![name, status];
+            let timing_valid = s.alloc.summary.as_ref().map_or(true, |x| x.timing_valid);
             for metric in &METRICS {
+                if metric.timing && !timing_valid {
+                    row.push(INVALID.to_string());
+                    continue;
+                }
                 let value = s.alloc.summary.as_ref().and_then(metric.value);
-                let reference_value = reference_summary.and_then(metric.value);
+                let reference_value = reference_summary
+                    .filter(|r| !metric.timing || r.timing_valid)
+                    .and_then(metric.value);
                 row.push(match value {
                     None => NONE.to_string(),
                     Some(v) => match reference_value.and_then(|r| ratio(v, r)) {
@@ -109,9 +150,21 @@ pub fn summary(series: &[Series<'_>], reference: Option<&Series<'_>>) -> Table {
     Table { headers, rows }
 }
 
-/// One line per series that did not finish ok: its status, error and how far it got.
+/// One line per series that did not finish ok (its status, error and how far it got), and one
+/// per series whose timings are invalid (why).
 pub fn status_notes(series: &[Series<'_>]) -> Vec<String> {
-    series
+    let timing = series.iter().filter_map(|s| {
+        let summary = s.alloc.summary.as_ref()?;
+        if summary.timing_valid {
+            return None;
+        }
+        Some(format!(
+            "{}: timings invalid: {}",
+            s.key,
+            summary.timing_note.as_deref().unwrap_or("the run says so")
+        ))
+    });
+    let status = series
         .iter()
         .filter_map(|s| {
             let marker = s.alloc.status.marker()?;
@@ -126,7 +179,8 @@ pub fn status_notes(series: &[Series<'_>]) -> Vec<String> {
             }
             Some(note)
         })
-        .collect()
+        .collect::<Vec<_>>();
+    status.into_iter().chain(timing).collect()
 }
 
 /// A command line as one string, arguments with special characters in single quotes.

@@ -30,8 +30,8 @@ fn reports_a_run_and_lists_the_files() {
     );
     assert_eq!(
         stdout.lines().count(),
-        10,
-        "8 charts, summary.md, index.html"
+        12,
+        "10 charts (5 figures, PNG and SVG), summary.md, index.html"
     );
     let summary = std::fs::read_to_string(dir.path().join("report/summary.md")).expect("summary");
     assert!(summary.contains("| ours (reference) |"));

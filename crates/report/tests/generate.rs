@@ -9,7 +9,13 @@ use std::path::Path;
 use report::{Options, ReportError};
 
 const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
-const STEMS: [&str; 4] = ["rss", "fragmentation", "latency-request", "latency-call"];
+const STEMS: [&str; 5] = [
+    "rss",
+    "fragmentation",
+    "latency-request",
+    "latency-call",
+    "alloc-per-request",
+];
 
 fn synthetic_run(dir: &Path) {
     fixture::write_run(
@@ -101,7 +107,8 @@ fn four_allocator_run_gives_every_file_with_one_series_per_allocator() {
             let color = report::style::hex(report::style::allocator_color(alloc.name));
             let lines = svg.matches(&stroke(&color)).count();
             // Legend sample + data line; the crashed allocator has no call histogram.
-            let expected = if alloc.crash_at_hours.is_some() && figure.stem == "latency-call" {
+            let per_call = ["latency-call", "alloc-per-request"].contains(&figure.stem);
+            let expected = if alloc.crash_at_hours.is_some() && per_call {
                 1
             } else {
                 2
@@ -139,6 +146,13 @@ fn four_allocator_run_gives_every_file_with_one_series_per_allocator() {
         }
     }
     assert!(summary.contains("| jemalloc (reference) | ok | "));
+    // glibc lagged: its wall-clock figures are shown as invalid, with the reason, and no ratio.
+    let glibc_row = summary
+        .lines()
+        .find(|l| l.starts_with("| glibc |"))
+        .expect("glibc row");
+    assert!(glibc_row.contains("| invalid |"), "{glibc_row}");
+    assert!(summary.contains("glibc: timings invalid: the replay fell 480 simulated s"));
     assert!(summary.contains("killed by signal 11"));
     assert!(summary.contains("runner --alloc glibc,glibc-arena2,jemalloc,ours --hours 2 --seed 1"));
     assert!(summary.contains("0123abcd4567ef890123abcd4567ef8901234567"));
@@ -148,8 +162,8 @@ fn four_allocator_run_gives_every_file_with_one_series_per_allocator() {
     assert!(html.trim_end().ends_with("</html>"));
     assert_eq!(
         html.matches("<svg").count(),
-        4,
-        "the four charts are inlined"
+        5,
+        "the five charts are inlined"
     );
     assert!(
         !html.contains("http://") && !html.contains("https://"),
@@ -276,4 +290,28 @@ fn colours_are_fixed_for_known_allocators_and_stable_for_others() {
     assert!(!names
         .iter()
         .any(|n| allocator_color(n) == allocator_color(other)));
+}
+
+#[test]
+fn a_schema_1_run_without_cost_figures_still_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fixture::write_run(dir.path(), &fixture::four_allocators(), "0123");
+    for name in ["summary.json", "run.json"] {
+        let path = dir.path().join(name);
+        let text = std::fs::read_to_string(&path).expect("read");
+        std::fs::write(
+            &path,
+            text.replacen("\"schema_version\": 2", "\"schema_version\": 1", 1),
+        )
+        .expect("write");
+    }
+    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with("per-request-ns.hdr") {
+            std::fs::remove_file(&path).expect("remove");
+        }
+    }
+    let paths = report::generate(dir.path(), &report::Options::default()).expect("report");
+    assert_eq!(paths.figures.len(), 5);
 }

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::protocol::ChildAlloc;
+
 /// jemalloc 5.3's `dirty_decay_ms` default (arena_types.h: DIRTY_DECAY_MS_DEFAULT).
 const JEMALLOC_DIRTY_DECAY_MS: f64 = 10_000.0;
 /// jemalloc 5.3's `muzzy_decay_ms` default (MUZZY_DECAY_MS_DEFAULT = 0).
@@ -38,6 +40,8 @@ pub enum AllocSpecError {
     },
     #[error("--alloc is empty: name at least one allocator")]
     Empty,
+    #[error("--alloc-env {0:?} is not [ALLOC:]NAME=VALUE (e.g. MALLOC_ARENA_MAX=4 or jemalloc:_RJEM_MALLOC_CONF=narenas:2)")]
+    AllocEnv(String),
 }
 
 impl AllocSpec {
@@ -131,54 +135,196 @@ impl AllocSpec {
         }
     }
 
-    /// The argument that tells a child which in-process allocator to call.
-    pub fn child_arg(&self) -> &'static str {
+    /// The in-process allocator its child calls.
+    pub fn child_alloc(&self) -> ChildAlloc {
         match self {
-            AllocSpec::Glibc | AllocSpec::GlibcArena2 | AllocSpec::Preload(_) => "libc",
-            AllocSpec::Jemalloc => "jemalloc",
-            AllocSpec::Mimalloc => "mimalloc",
-            AllocSpec::Ours => "ours",
+            AllocSpec::Glibc | AllocSpec::GlibcArena2 | AllocSpec::Preload(_) => ChildAlloc::Libc,
+            AllocSpec::Jemalloc => ChildAlloc::Jemalloc,
+            AllocSpec::Mimalloc => ChildAlloc::Mimalloc,
+            AllocSpec::Ours => ChildAlloc::Ours,
         }
     }
 
-    /// Environment for the child, and a note on what was scaled, for `--speed` simulated
-    /// seconds per real second: timers that purge memory see simulated time.
-    pub fn child_env(&self, speed: f64) -> (BTreeMap<String, String>, Option<String>) {
+    /// Whether `--alloc-env` entry `e` applies to this allocator.
+    fn takes(&self, e: &AllocEnv) -> bool {
+        match &e.alloc {
+            None => true,
+            Some(a) => *a == self.name() || *a == self.id(),
+        }
+    }
+
+    /// What this allocator's child gets: environment, our purge delay, and a note saying what
+    /// was scaled by `speed` (simulated seconds per real second; `None` = as fast as possible,
+    /// timers unscaled) and how faithful that is.
+    pub fn child_settings(&self, speed: Option<f64>, extra: &[AllocEnv]) -> ChildSettings {
         let mut env = BTreeMap::new();
-        let note = match self {
-            AllocSpec::Glibc => None,
+        let mut notes = Vec::new();
+        let mut ours_purge_delay_ns = None;
+        let user: Vec<&AllocEnv> = extra.iter().filter(|e| self.takes(e)).collect();
+        let user_sets = |name: &str| user.iter().any(|e| e.name == name);
+        let scale = speed.unwrap_or(1.0);
+        if speed.is_none() {
+            notes.push("speed max: purge timers are not scaled (they see real time, so less simulated time passes per purge than in production)".to_string());
+        }
+        match self {
+            AllocSpec::Glibc => notes.push("glibc defaults: no time-based purging".into()),
             AllocSpec::GlibcArena2 => {
                 env.insert("MALLOC_ARENA_MAX".into(), "2".into());
-                None
             }
             AllocSpec::Jemalloc => {
-                let dirty = (JEMALLOC_DIRTY_DECAY_MS / speed).round() as u64;
-                let muzzy = (JEMALLOC_MUZZY_DECAY_MS / speed).round() as u64;
-                env.insert(
-                    "_RJEM_MALLOC_CONF".into(),
-                    format!("dirty_decay_ms:{dirty},muzzy_decay_ms:{muzzy}"),
-                );
-                Some(format!(
-                    "dirty_decay_ms {JEMALLOC_DIRTY_DECAY_MS} / speed {speed} = {dirty}; muzzy_decay_ms {JEMALLOC_MUZZY_DECAY_MS} (default); background_thread off (default)"
-                ))
+                if user_sets(JEMALLOC_CONF_VAR) {
+                    notes.push(format!(
+                        "{JEMALLOC_CONF_VAR} given with --alloc-env: decay not scaled by speed"
+                    ));
+                } else {
+                    let (dirty, how) = scaled_ms(JEMALLOC_DIRTY_DECAY_MS, scale, 1);
+                    env.insert(
+                        JEMALLOC_CONF_VAR.into(),
+                        format!("dirty_decay_ms:{dirty},muzzy_decay_ms:{JEMALLOC_MUZZY_DECAY_MS}"),
+                    );
+                    notes.push(format!(
+                        "dirty_decay_ms {JEMALLOC_DIRTY_DECAY_MS} / speed {scale} = {how}; muzzy_decay_ms {JEMALLOC_MUZZY_DECAY_MS} (default); background_thread off (default): decay steps run only when the allocator is called"
+                    ));
+                }
             }
             AllocSpec::Mimalloc => {
-                let delay = (MIMALLOC_PURGE_DELAY_MS / speed).round() as u64;
-                env.insert("MIMALLOC_PURGE_DELAY".into(), delay.to_string());
-                Some(format!(
-                    "purge_delay {MIMALLOC_PURGE_DELAY_MS} ms / speed {speed} = {delay} ms (rounded; 0 = purge at once)"
-                ))
+                if user_sets("MIMALLOC_PURGE_DELAY") {
+                    notes.push(
+                        "MIMALLOC_PURGE_DELAY given with --alloc-env: not scaled by speed".into(),
+                    );
+                } else {
+                    let (delay, how) = scaled_ms(MIMALLOC_PURGE_DELAY_MS, scale, 1);
+                    env.insert("MIMALLOC_PURGE_DELAY".into(), delay.to_string());
+                    notes.push(format!(
+                        "purge_delay {MIMALLOC_PURGE_DELAY_MS} ms / speed {scale} = {how} (0 would mean purge at once, a different code path); arena purges wait arena_purge_mult (10) times longer"
+                    ));
+                }
             }
-            AllocSpec::Ours => Some(format!(
-                "purge delay default / speed {speed}, set at child start"
-            )),
+            AllocSpec::Ours => {
+                if user_sets("LHALLOC_PURGE_DELAY_MS") {
+                    notes.push(
+                        "LHALLOC_PURGE_DELAY_MS given with --alloc-env: not scaled by speed".into(),
+                    );
+                } else {
+                    let ns = (OURS_PURGE_DELAY_NS / scale).round().max(1.0) as u64;
+                    ours_purge_delay_ns = Some(ns);
+                    notes.push(format!(
+                        "purge delay {} ms / speed {scale} = {:.3} ms (set in ns, no rounding to ms)",
+                        OURS_PURGE_DELAY_NS / 1e6,
+                        ns as f64 / 1e6
+                    ));
+                }
+            }
             AllocSpec::Preload(p) => {
                 env.insert("LD_PRELOAD".into(), p.display().to_string());
-                Some("preloaded library: its timers, if any, are not scaled".into())
+                notes.push("preloaded library: its timers, if any, are not scaled".into());
             }
-        };
-        (env, note)
+        }
+        for e in &user {
+            env.insert(e.name.clone(), e.value.clone());
+        }
+        ChildSettings {
+            env,
+            ours_purge_delay_ns,
+            note: notes.join("; "),
+        }
     }
+}
+
+/// The environment variable jemalloc (as built by tikv-jemalloc-sys, `_rjem_` prefix) reads.
+const JEMALLOC_CONF_VAR: &str = "_RJEM_MALLOC_CONF";
+/// lhalloc's default purge delay, ns (lhalloc `options.rs`: 1 s).
+const OURS_PURGE_DELAY_NS: f64 = 1e9;
+
+/// `ms / speed` as an integer number of milliseconds, the unit jemalloc's and mimalloc's
+/// options take: rounded to nearest, but never below `min` (so that a scaled delay never turns
+/// into 0, which both read as "at once"). Returns the value and how it came about, in words.
+fn scaled_ms(ms: f64, speed: f64, min: u64) -> (u64, String) {
+    let exact = ms / speed;
+    let rounded = exact.round() as u64;
+    if rounded < min {
+        let faithful_to = ms / min as f64;
+        (
+            min,
+            format!(
+                "{exact:.3} ms, clamped to {min} ms, its smallest positive value ({:.0} simulated ms instead of {ms}: timing faithful only up to speed {faithful_to:.0})",
+                min as f64 * speed
+            ),
+        )
+    } else if (rounded as f64 - exact).abs() > 1e-9 {
+        (
+            rounded,
+            format!(
+                "{exact:.3} ms, rounded to {rounded} ms ({:+.1}%)",
+                (rounded as f64 / exact - 1.0) * 100.0
+            ),
+        )
+    } else {
+        (rounded, format!("{rounded} ms"))
+    }
+}
+
+/// What one allocator's child is given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChildSettings {
+    /// Environment variables set for the child (after every allocator variable of the
+    /// parent's environment was removed, see [`scrubbed`]).
+    pub env: BTreeMap<String, String>,
+    /// Our allocator's purge delay, set through its API (ns precision).
+    pub ours_purge_delay_ns: Option<u64>,
+    /// What was scaled and how, in words.
+    pub note: String,
+}
+
+/// One `--alloc-env [ALLOC:]NAME=VALUE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllocEnv {
+    /// Only for this allocator (its name or id), or for all.
+    pub alloc: Option<String>,
+    pub name: String,
+    pub value: String,
+}
+
+impl AllocEnv {
+    pub fn parse(s: &str) -> Result<AllocEnv, AllocSpecError> {
+        let bad = || AllocSpecError::AllocEnv(s.to_string());
+        let (left, value) = s.split_once('=').ok_or_else(bad)?;
+        let (alloc, name) = match left.rsplit_once(':') {
+            Some((a, n)) => (Some(a.to_string()), n),
+            None => (None, left),
+        };
+        let valid_name =
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name || alloc.as_deref() == Some("") {
+            return Err(bad());
+        }
+        Ok(AllocEnv {
+            alloc,
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+    }
+}
+
+/// Whether an environment variable configures some allocator (glibc's malloc tunables,
+/// jemalloc, mimalloc, tcmalloc, ours, or a preloaded library).
+pub fn is_allocator_var(name: &str) -> bool {
+    const PREFIXES: [&str; 6] = [
+        "MALLOC_",
+        "MIMALLOC_",
+        "LHALLOC_",
+        "TCMALLOC_",
+        "_RJEM_MALLOC_",
+        "JE_MALLOC_",
+    ];
+    const NAMES: [&str; 3] = ["GLIBC_TUNABLES", "LD_PRELOAD", "MALLOC_CONF"];
+    NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// The allocator variables of `env` (normally the parent's environment): each child gets none
+/// of them unless given again with `--alloc-env`.
+pub fn scrubbed(env: impl Iterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    env.filter(|(k, _)| is_allocator_var(k)).collect()
 }
 
 #[cfg(test)]
@@ -215,16 +361,64 @@ mod tests {
     }
 
     #[test]
-    fn decay_is_scaled_by_speed() {
-        let (env, _) = AllocSpec::Jemalloc.child_env(60.0);
+    fn decay_is_scaled_by_speed_and_never_rounds_to_zero() {
+        let env = |a: &AllocSpec, speed| a.child_settings(Some(speed), &[]).env;
         assert_eq!(
-            env["_RJEM_MALLOC_CONF"],
+            env(&AllocSpec::Jemalloc, 60.0)["_RJEM_MALLOC_CONF"],
             "dirty_decay_ms:167,muzzy_decay_ms:0"
         );
-        let (env, _) = AllocSpec::Jemalloc.child_env(1.0);
         assert_eq!(
-            env["_RJEM_MALLOC_CONF"],
+            env(&AllocSpec::Jemalloc, 1.0)["_RJEM_MALLOC_CONF"],
             "dirty_decay_ms:10000,muzzy_decay_ms:0"
         );
+        assert_eq!(
+            env(&AllocSpec::Jemalloc, 50_000.0)["_RJEM_MALLOC_CONF"],
+            "dirty_decay_ms:1,muzzy_decay_ms:0"
+        );
+        // 10 ms / 60 would round to 0, mimalloc's "purge at once": clamped to 1 ms, and said.
+        let s = AllocSpec::Mimalloc.child_settings(Some(60.0), &[]);
+        assert_eq!(s.env["MIMALLOC_PURGE_DELAY"], "1");
+        assert!(s.note.contains("clamped to 1 ms"), "{}", s.note);
+        let s = AllocSpec::Ours.child_settings(Some(60.0), &[]);
+        assert_eq!(s.ours_purge_delay_ns, Some(16_666_667));
+        let s = AllocSpec::Ours.child_settings(None, &[]);
+        assert_eq!(s.ours_purge_delay_ns, Some(1_000_000_000));
+        assert!(s.note.contains("speed max"), "{}", s.note);
+    }
+
+    #[test]
+    fn alloc_env_applies_where_named_and_wins_over_scaling() {
+        let all = AllocEnv::parse("MALLOC_ARENA_MAX=4").unwrap();
+        assert_eq!(all.alloc, None);
+        let ours = AllocEnv::parse("ours:LHALLOC_PURGE_DELAY_MS=5").unwrap();
+        assert_eq!(ours.alloc.as_deref(), Some("ours"));
+        let extra = [all, ours];
+        let s = AllocSpec::Ours.child_settings(Some(60.0), &extra);
+        assert_eq!(s.ours_purge_delay_ns, None);
+        assert_eq!(s.env["LHALLOC_PURGE_DELAY_MS"], "5");
+        assert_eq!(s.env["MALLOC_ARENA_MAX"], "4");
+        let s = AllocSpec::Glibc.child_settings(Some(60.0), &extra);
+        assert!(!s.env.contains_key("LHALLOC_PURGE_DELAY_MS"));
+        for bad in ["NOEQUALS", "=x", ":A=1", "A B=1"] {
+            assert!(AllocEnv::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn allocator_variables_are_scrubbed() {
+        let env = [
+            ("MALLOC_ARENA_MAX", "8"),
+            ("GLIBC_TUNABLES", "glibc.malloc.arena_max=1"),
+            ("MIMALLOC_PURGE_DELAY", "0"),
+            ("LHALLOC_PURGE_DELAY_MS", "0"),
+            ("_RJEM_MALLOC_CONF", "x"),
+            ("MALLOC_CONF", "x"),
+            ("LD_PRELOAD", "/x.so"),
+            ("HOME", "/root"),
+            ("PATH", "/bin"),
+        ];
+        let s = scrubbed(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        assert_eq!(s.len(), 7);
+        assert!(!s.contains_key("HOME") && !s.contains_key("PATH"));
     }
 }

@@ -3,7 +3,7 @@
 //! Kept in an anonymous mapping reserved once (untouched pages cost nothing), so the harness's
 //! bookkeeping never goes through the allocator under test and never grows by reallocation.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use crate::os::Mapping;
 
@@ -31,6 +31,13 @@ impl BlockTable {
         Ok(BlockTable {
             map: Mapping::new(MAX_SLOTS * std::mem::size_of::<AtomicU64>())?,
         })
+    }
+
+    /// Resident bytes of the entries of slots `0..slots` (the part a replay has used).
+    pub fn resident_bytes(&self, slots: u64, scratch: &mut [u8]) -> u64 {
+        let len = (slots as usize * std::mem::size_of::<AtomicU64>()).min(self.map.len());
+        // SAFETY: the table's mapping is page-aligned and `len` is within it.
+        unsafe { crate::os::resident_bytes(self.map.as_ptr(), len, scratch) }
     }
 
     /// The entry of `slot`; callers check `slot < MAX_SLOTS` when the trace is read.
@@ -66,33 +73,5 @@ impl BlockTable {
     #[inline]
     pub fn is_live(entry: u64, gen: u16) -> bool {
         entry >> ADDR_BITS == gen.wrapping_add(1) as u64 && entry & ADDR_MASK != 0
-    }
-
-    /// Waits until `f(entry)` holds; runs `on_wait` once before the first wait (the caller
-    /// releases the GVL there so that the thread it waits for can run).
-    #[inline]
-    pub fn wait_for(
-        e: &AtomicU64,
-        mut f: impl FnMut(u64) -> bool,
-        mut on_wait: impl FnMut(),
-    ) -> u64 {
-        let v = e.load(Ordering::Acquire);
-        if f(v) {
-            return v;
-        }
-        on_wait();
-        let mut spins = 0u32;
-        loop {
-            let v = e.load(Ordering::Acquire);
-            if f(v) {
-                return v;
-            }
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
     }
 }

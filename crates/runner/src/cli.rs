@@ -4,11 +4,21 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::run::SpeedArg;
+
 /// Replays a Rails-like workload against allocators under test, one child process each, and
-/// records RSS over simulated time and request latency into a run directory.
+/// records RSS over simulated time, CPU and page-fault costs and request latency into a run
+/// directory.
 #[derive(Debug, Parser)]
 #[command(name = "runner", version, about, long_about = None)]
 pub struct Cli {
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Options of a synthetic run.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
     /// Comma list of allocators under test: glibc, glibc-arena2, jemalloc, mimalloc, ours,
     /// preload:PATH (any malloc .so via LD_PRELOAD), or all.
     #[arg(long, default_value = "glibc,jemalloc,mimalloc,ours")]
@@ -30,9 +40,18 @@ pub struct Cli {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
-    /// Simulated seconds per real second (idle gaps and allocator decay timers are scaled).
-    #[arg(long, default_value_t = 60.0)]
-    pub speed: f64,
+    /// Simulated seconds per real second (idle gaps and allocator purge timers are scaled);
+    /// `max`: no sleeps, as fast as possible (memory only, timings invalid); `auto`: measure
+    /// what this machine sustains first and use half of it.
+    #[arg(long, default_value = "60")]
+    pub speed: SpeedArg,
+
+    /// An allocator setting for the children, `NAME=VALUE` for all allocators or
+    /// `ALLOC:NAME=VALUE` for one (e.g. `glibc:MALLOC_ARENA_MAX=4`); repeatable. Every other
+    /// allocator variable of your environment (MALLOC_*, GLIBC_TUNABLES, MIMALLOC_*,
+    /// LHALLOC_*, LD_PRELOAD...) is removed from the children.
+    #[arg(long = "alloc-env", value_name = "[ALLOC:]NAME=VALUE")]
+    pub alloc_env: Vec<String>,
 
     /// Run directory (default: results/runs/<timestamp>-<workload>/).
     #[arg(long)]

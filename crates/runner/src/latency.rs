@@ -1,5 +1,6 @@
-//! Latency recording: HDR histograms of request latency (from the scheduled arrival, so queueing
-//! counts and there is no coordinated omission), service time, and sampled per-call latency.
+//! Latency and cost recording: HDR histograms of request latency (from the scheduled arrival, so
+//! queueing counts and there is no coordinated omission), service time, every allocator call's
+//! duration, and per request the time spent inside allocator calls and touching memory.
 
 use std::path::Path;
 
@@ -9,14 +10,17 @@ use serde::{Deserialize, Serialize};
 
 /// Highest trackable request latency: one hour in µs.
 const MAX_REQUEST_US: u64 = 3_600_000_000;
-/// Highest trackable call latency: ten seconds in ns.
+/// Highest trackable single call: ten seconds in ns.
 const MAX_CALL_NS: u64 = 10_000_000_000;
+/// Highest trackable per-request sum: one hour in ns.
+const MAX_NS: u64 = 3_600_000_000_000;
 const SIGFIG: u8 = 3;
 
 /// Percentiles of one histogram, in its unit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     pub count: u64,
+    pub mean: f64,
     pub p50: u64,
     pub p90: u64,
     pub p99: u64,
@@ -28,6 +32,7 @@ impl Percentiles {
     pub fn of(h: &Histogram<u64>) -> Percentiles {
         Percentiles {
             count: h.len(),
+            mean: h.mean(),
             p50: h.value_at_quantile(0.50),
             p90: h.value_at_quantile(0.90),
             p99: h.value_at_quantile(0.99),
@@ -37,12 +42,23 @@ impl Percentiles {
     }
 }
 
-/// One thread's histograms; allocated before the replay starts, so recording never allocates.
+/// The histograms a run keeps per allocator; `FILES` names their files.
 pub struct Latencies {
     pub request_us: Histogram<u64>,
     pub service_us: Histogram<u64>,
     pub call_ns: Histogram<u64>,
+    pub alloc_per_request_ns: Histogram<u64>,
+    pub touch_per_request_ns: Histogram<u64>,
 }
+
+/// File-name suffixes after `<id>.`, one per histogram of [`Latencies`].
+pub const FILES: [&str; 5] = [
+    "request-latency-us",
+    "service-time-us",
+    "call-latency-ns",
+    "alloc-per-request-ns",
+    "touch-per-request-ns",
+];
 
 impl Default for Latencies {
     fn default() -> Self {
@@ -51,6 +67,7 @@ impl Default for Latencies {
 }
 
 impl Latencies {
+    /// Allocated before a replay thread starts, so that recording never allocates.
     pub fn new() -> Latencies {
         let make = |max| {
             Histogram::new_with_bounds(1, max, SIGFIG).expect("constant histogram bounds are valid")
@@ -59,7 +76,19 @@ impl Latencies {
             request_us: make(MAX_REQUEST_US),
             service_us: make(MAX_REQUEST_US),
             call_ns: make(MAX_CALL_NS),
+            alloc_per_request_ns: make(MAX_NS),
+            touch_per_request_ns: make(MAX_NS),
         }
+    }
+
+    fn all(&self) -> [&Histogram<u64>; 5] {
+        [
+            &self.request_us,
+            &self.service_us,
+            &self.call_ns,
+            &self.alloc_per_request_ns,
+            &self.touch_per_request_ns,
+        ]
     }
 
     /// Adds another thread's histograms into these.
@@ -68,15 +97,13 @@ impl Latencies {
         let _ = self.request_us.add(&other.request_us);
         let _ = self.service_us.add(&other.service_us);
         let _ = self.call_ns.add(&other.call_ns);
+        let _ = self.alloc_per_request_ns.add(&other.alloc_per_request_ns);
+        let _ = self.touch_per_request_ns.add(&other.touch_per_request_ns);
     }
 
-    /// Writes the three histograms as `<id>.request-latency-us.hdr` etc. into `dir`, atomically.
+    /// Writes the histograms as `<id>.<suffix>.hdr` (see [`FILES`]) into `dir`, atomically.
     pub fn write(&self, dir: &Path, id: &str) -> anyhow::Result<()> {
-        for (h, suffix) in [
-            (&self.request_us, "request-latency-us"),
-            (&self.service_us, "service-time-us"),
-            (&self.call_ns, "call-latency-ns"),
-        ] {
+        for (h, suffix) in self.all().into_iter().zip(FILES) {
             let mut bytes = Vec::new();
             V2Serializer::new()
                 .serialize(h, &mut bytes)

@@ -1,14 +1,18 @@
 //! The runner's library: everything `runner` does, split by concept, so that benchmarks and
 //! tests can drive the replay engine directly. The binary (`main.rs`) is the only exit point.
 //!
-//! Layers, each using only those below it: `cli` / `run` (parent) and `child` (child) over
-//! `replay`, `sampler`, `results`, `summary`; those over `under_test`, `latency`,
-//! `block_table`, `protocol`; all over `os`, the one seam to the operating system.
+//! Layers, each using only those below it:
+//! - `cli`, `run` (parent) and `child` (child);
+//! - `replay`, `sampler`, `results`, `summary`;
+//! - `source`, `stream_check`, `under_test`, `latency`, `block_table`, `protocol`,
+//!   `alloc_spec`, `harness_heap`;
+//! - `os`, the one seam to the operating system.
 
 pub mod alloc_spec;
 pub mod block_table;
 pub mod child;
 pub mod cli;
+pub mod harness_heap;
 pub mod latency;
 pub mod os;
 pub mod protocol;
@@ -16,5 +20,7 @@ pub mod replay;
 pub mod results;
 pub mod run;
 pub mod sampler;
+pub mod source;
+pub mod stream_check;
 pub mod summary;
 pub mod under_test;

@@ -2,7 +2,6 @@
 //! writes a run directory (see `docs/results-format.md`). This file is the one exit point:
 //! it prints the error chain to stderr and picks the exit code.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,9 +9,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 
-use runner::alloc_spec::AllocSpec;
+use runner::alloc_spec::{AllocEnv, AllocSpec};
+use runner::harness_heap::HarnessHeap;
 use runner::summary::Status;
 use runner::{child, cli, protocol, results, run};
+
+/// The runner's own allocations (parent and children) never go through an allocator under
+/// test: see `harness_heap`.
+#[global_allocator]
+static HARNESS_HEAP: HarnessHeap = HarnessHeap::new();
 
 /// Exit codes: 0 all allocators ran; 1 error; 2 bad usage (clap); 3 an allocator crashed or
 /// failed (the run directory is complete otherwise); 130 interrupted.
@@ -23,7 +28,7 @@ const EXIT_INTERRUPTED: u8 = 130;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let result = if args.get(1).map(String::as_str) == Some("__child") {
-        child_main(&args[2..]).map(|()| ExitCode::SUCCESS)
+        child_main().map(|()| ExitCode::SUCCESS)
     } else {
         parent_main(args)
     };
@@ -36,21 +41,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn child_main(args: &[String]) -> anyhow::Result<()> {
-    let [alloc, speed, gvl, out_dir, id] = args else {
-        anyhow::bail!(
-            "usage: runner __child <alloc> <speed> <gvl|no-gvl> <out-dir> <id> (internal)"
-        );
-    };
-    let speed: f64 = speed.parse().context("child speed")?;
-    let out_dir = PathBuf::from(out_dir);
-    let r = child::main(&child::ChildArgs {
-        alloc,
-        speed,
-        gvl: gvl == "gvl",
-        out_dir: &out_dir,
-        id,
-    });
+fn child_main() -> anyhow::Result<()> {
+    let r = child::main();
     if let Err(e) = &r {
         protocol::ChildMsg::Error {
             message: format!("{e:#}"),
@@ -61,7 +53,7 @@ fn child_main(args: &[String]) -> anyhow::Result<()> {
 }
 
 fn parent_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
-    let cli = match cli::Cli::try_parse_from(&args) {
+    let parsed = match cli::Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
             // --help and --version are not errors; clap prints both kinds itself.
@@ -69,19 +61,19 @@ fn parent_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(e.exit_code() as u8));
         }
     };
+    let cli = parsed.run;
     if !(cli.hours > 0.0 && cli.hours <= 10_000.0) {
         anyhow::bail!(
             "--hours {} is out of range: give simulated hours in (0, 10000]",
             cli.hours
         );
     }
-    if !(cli.speed > 0.0 && cli.speed <= 1e6) {
-        anyhow::bail!(
-            "--speed {} is out of range: give simulated seconds per real second in (0, 1000000]",
-            cli.speed
-        );
-    }
     let allocators = AllocSpec::parse_list(&cli.alloc)?;
+    let alloc_env = cli
+        .alloc_env
+        .iter()
+        .map(|s| AllocEnv::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
     let repo = run::repo_dir();
     let profile_path = workload::Profile::resolve(&cli.workload, &repo.join("workloads"))?;
     let mut profile = workload::Profile::load(&profile_path)?;
@@ -112,29 +104,37 @@ fn parent_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
         .context("installing the Ctrl-C handler")?;
     }
 
+    if !cli.quiet {
+        eprintln!(
+            "run: {} for {} simulated hours at speed {} (seed {}), {} allocator(s) -> {}",
+            profile.name,
+            cli.hours,
+            match cli.speed {
+                run::SpeedArg::Fixed(s) => s.to_string(),
+                run::SpeedArg::Max => "max".into(),
+                run::SpeedArg::Auto => "auto".into(),
+            },
+            cli.seed,
+            allocators.len(),
+            out_dir.display()
+        );
+    }
     let plan = run::RunPlan {
         allocators,
-        profile,
-        profile_path,
-        hours: cli.hours,
-        seed: cli.seed,
+        source: run::RunSource::Profile {
+            profile: Box::new(profile),
+            path: profile_path,
+            seed: cli.seed,
+            hours: cli.hours,
+        },
         speed: cli.speed,
+        alloc_env,
+        alloc_env_given: cli.alloc_env.clone(),
         out_dir: out_dir.clone(),
         command: args,
         repo_dir: repo,
         quiet: cli.quiet,
     };
-    if !cli.quiet {
-        eprintln!(
-            "run: {} for {} simulated hours at speed {} (seed {}), {} allocator(s) -> {}",
-            plan.profile.name,
-            plan.hours,
-            plan.speed,
-            plan.seed,
-            plan.allocators.len(),
-            out_dir.display()
-        );
-    }
     let summary = run::run(&plan, &interrupted)?;
     if !cli.no_report {
         match report::generate(&out_dir, &report::Options::default()) {

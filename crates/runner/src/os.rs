@@ -183,3 +183,171 @@ pub fn is_elf(path: &Path) -> io::Result<bool> {
     let mut f = std::fs::File::open(path)?;
     Ok(f.read_exact(&mut magic).is_ok() && magic == *b"\x7fELF")
 }
+
+/// Maps `len` bytes of anonymous, private, not-yet-committed memory for the harness's own heap.
+/// Returns null on failure (the caller is an allocator and must not allocate or panic).
+pub fn map_harness_chunk(len: usize) -> *mut u8 {
+    // SAFETY: an anonymous private mapping at no fixed address has no preconditions; the result
+    // is checked for MAP_FAILED.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        std::ptr::null_mut()
+    } else {
+        p.cast()
+    }
+}
+
+/// Pages of 4 KiB or whatever the kernel uses.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
+    }
+}
+
+/// Resident bytes of `[base, base + len)`, counted with `mincore` in steps of `scratch.len()`
+/// pages (no allocation).
+///
+/// # Safety
+/// `base` is page-aligned and `[base, base + len)` lies inside mappings of this process (the
+/// kernel fails the call with ENOMEM otherwise, which ends the count early, but the pointer
+/// arithmetic must stay in bounds).
+pub unsafe fn resident_bytes(base: *const u8, len: usize, scratch: &mut [u8]) -> u64 {
+    let page = page_size();
+    let mut resident = 0u64;
+    let mut at = 0usize;
+    let step = scratch.len().max(1) * page;
+    while at < len {
+        let n = (len - at).min(step);
+        let pages = n.div_ceil(page);
+        // SAFETY: `base + at` is page-aligned inside a mapping of this process (callers pass
+        // mappings they created, whose bases are page-aligned) and `scratch` holds at least
+        // `pages` bytes for the kernel to fill.
+        let rc =
+            unsafe { libc::mincore(base.add(at) as *mut libc::c_void, n, scratch.as_mut_ptr()) };
+        if rc != 0 {
+            return resident;
+        }
+        resident += scratch[..pages].iter().filter(|&&b| b & 1 != 0).count() as u64 * page as u64;
+        at += n;
+    }
+    resident
+}
+
+/// What `getrusage` says of a process or a thread: CPU seconds, page faults, context switches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Usage {
+    pub user_s: f64,
+    pub sys_s: f64,
+    pub minor_faults: u64,
+    pub major_faults: u64,
+    pub voluntary_switches: u64,
+    pub involuntary_switches: u64,
+}
+
+impl Usage {
+    pub fn cpu_s(&self) -> f64 {
+        self.user_s + self.sys_s
+    }
+
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &Usage) -> Usage {
+        Usage {
+            user_s: self.user_s - earlier.user_s,
+            sys_s: self.sys_s - earlier.sys_s,
+            minor_faults: self.minor_faults.saturating_sub(earlier.minor_faults),
+            major_faults: self.major_faults.saturating_sub(earlier.major_faults),
+            voluntary_switches: self
+                .voluntary_switches
+                .saturating_sub(earlier.voluntary_switches),
+            involuntary_switches: self
+                .involuntary_switches
+                .saturating_sub(earlier.involuntary_switches),
+        }
+    }
+
+    pub fn add(&mut self, other: &Usage) {
+        self.user_s += other.user_s;
+        self.sys_s += other.sys_s;
+        self.minor_faults += other.minor_faults;
+        self.major_faults += other.major_faults;
+        self.voluntary_switches += other.voluntary_switches;
+        self.involuntary_switches += other.involuntary_switches;
+    }
+}
+
+/// Whose usage [`usage`] reads.
+#[derive(Clone, Copy, Debug)]
+pub enum UsageOf {
+    /// The whole process, every thread.
+    Process,
+    /// The calling thread only.
+    Thread,
+    /// Children that have ended and been waited for.
+    Children,
+}
+
+/// `getrusage` for the process, the calling thread or the waited-for children.
+pub fn usage(of: UsageOf) -> Usage {
+    let who = match of {
+        UsageOf::Process => libc::RUSAGE_SELF,
+        UsageOf::Thread => libc::RUSAGE_THREAD,
+        UsageOf::Children => libc::RUSAGE_CHILDREN,
+    };
+    // SAFETY: rusage is plain old data; zeroed is a valid value.
+    let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `r` is a valid out-pointer; `who` is one of the values getrusage accepts.
+    if unsafe { libc::getrusage(who, &mut r) } != 0 {
+        return Usage::default();
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Usage {
+        user_s: secs(r.ru_utime),
+        sys_s: secs(r.ru_stime),
+        minor_faults: r.ru_minflt as u64,
+        major_faults: r.ru_majflt as u64,
+        voluntary_switches: r.ru_nvcsw as u64,
+        involuntary_switches: r.ru_nivcsw as u64,
+    }
+}
+
+/// Makes the calling thread's timed sleeps wake within about a microsecond of their deadline
+/// (the default timer slack is 50 µs, which at speed 60 is 3 simulated ms of lag per sleep).
+pub fn tight_timer_slack() {
+    // SAFETY: PR_SET_TIMERSLACK takes a value in ns and affects only the calling thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong);
+    }
+}
+
+/// The system's load averages (1, 5, 15 minutes), if `/proc/loadavg` says.
+pub fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut it = text.split_whitespace().map(|w| w.parse::<f64>().ok());
+    Some([it.next()??, it.next()??, it.next()??])
+}
+
+/// The calling thread's scheduler statistics: nanoseconds on a CPU and nanoseconds spent
+/// runnable but waiting for one (`run_delay`: the contention a busy machine adds), from
+/// `/proc/thread-self/schedstat`. `None` if the kernel does not keep them.
+pub fn thread_schedstat() -> Option<(u64, u64)> {
+    use std::io::Read;
+    let mut buf = [0u8; 128];
+    let mut f = std::fs::File::open("/proc/thread-self/schedstat").ok()?;
+    let n = f.read(&mut buf).ok()?;
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
+    let mut it = text.split_whitespace().map(|w| w.parse::<u64>().ok());
+    Some((it.next()??, it.next()??))
+}

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::os::Machine;
 use crate::protocol::Sample;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2: per-sample harness RSS and resource use, per-request allocator and touch time,
+/// CPU and fault costs, latency validity (docs/results-format.md).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Writes `bytes` to `path` through a temporary file and a rename: readers never see half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -79,7 +81,7 @@ pub struct SamplesCsv {
     path: PathBuf,
 }
 
-const CSV_HEADER: &str = "allocator,sim_time_s,real_time_s,rss_bytes,rss_anon_bytes,private_dirty_bytes,lazyfree_bytes,live_bytes,requests,lag_s,alloc_allocated_bytes,alloc_active_bytes,alloc_resident_bytes,alloc_mapped_bytes";
+const CSV_HEADER: &str = "allocator,sim_time_s,real_time_s,rss_bytes,rss_anon_bytes,private_dirty_bytes,lazyfree_bytes,live_bytes,requests,lag_s,alloc_allocated_bytes,alloc_active_bytes,alloc_resident_bytes,alloc_mapped_bytes,harness_rss_bytes,cpu_user_s,cpu_sys_s,minor_faults,major_faults,voluntary_switches,involuntary_switches,alloc_time_s,touch_time_s";
 
 fn opt(v: Option<u64>) -> String {
     v.map_or_else(String::new, |v| v.to_string())
@@ -99,9 +101,10 @@ impl SamplesCsv {
 
     pub fn append(&mut self, allocator: &str, s: &Sample) -> anyhow::Result<()> {
         let c = &s.counters;
+        let u = &s.usage;
         writeln!(
             self.out,
-            "{allocator},{:.3},{:.3},{},{},{},{},{},{},{:.3},{},{},{},{}",
+            "{allocator},{:.3},{:.3},{},{},{},{},{},{},{:.3},{},{},{},{},{},{:.3},{:.3},{},{},{},{},{:.6},{:.6}",
             s.sim_time_s,
             s.real_time_s,
             s.rss_bytes,
@@ -115,6 +118,15 @@ impl SamplesCsv {
             opt(c.active),
             opt(c.resident),
             opt(c.mapped),
+            s.harness_rss_bytes,
+            u.user_s,
+            u.sys_s,
+            u.minor_faults,
+            u.major_faults,
+            u.voluntary_switches,
+            u.involuntary_switches,
+            s.alloc_time_s,
+            s.touch_time_s,
         )
         .and_then(|_| self.out.flush())
         .with_context(|| format!("appending to {}", self.path.display()))
@@ -127,9 +139,27 @@ pub struct AllocatorRecord {
     pub name: String,
     pub id: String,
     pub version: Option<String>,
-    /// Environment given to its child (decay settings, LD_PRELOAD, MALLOC_ARENA_MAX).
+    /// Environment given to its child (decay settings, LD_PRELOAD, MALLOC_ARENA_MAX, and any
+    /// `--alloc-env`); every other allocator variable was removed.
     pub settings: BTreeMap<String, String>,
+    /// Our allocator's purge delay set through its API, ns.
+    pub ours_purge_delay_ns: Option<u64>,
+    /// What was scaled by the speed and how faithful that is, in words.
     pub note: Option<String>,
+    /// The settings the allocator itself reports in force, in words.
+    pub in_force: Option<String>,
+}
+
+/// How `--speed auto` chose the speed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SpeedCalibration {
+    /// Simulated seconds per real second each allocator sustained at speed max.
+    pub sustained: BTreeMap<String, f64>,
+    /// The share of the slowest one taken as the run's speed.
+    pub margin: f64,
+    pub chosen: f64,
+    /// Simulated seconds each calibration replayed.
+    pub sim_s: f64,
 }
 
 /// The workload part of `run.json`.
@@ -137,7 +167,11 @@ pub struct AllocatorRecord {
 pub struct WorkloadRecord {
     pub name: String,
     pub path: String,
-    pub profile: workload::Profile,
+    /// `profile` (synthetic, generated in each child) or `trace` (a trace file replayed).
+    pub kind: String,
+    pub profile: Option<workload::Profile>,
+    /// The trace header's metadata, for `trace`.
+    pub trace: Option<workload::trace::TraceMeta>,
 }
 
 /// `run.json`: everything needed to know what was run, where and how.
@@ -153,10 +187,22 @@ pub struct RunRecord {
     pub workload: WorkloadRecord,
     pub hours: f64,
     pub seed: u64,
-    pub speed: f64,
+    /// Simulated seconds per real second; `null` at `--speed max`.
+    pub speed: Option<f64>,
+    /// `fixed`, `max` or `auto` (then see `speed_calibration`).
+    pub speed_mode: String,
+    pub speed_calibration: Option<SpeedCalibration>,
     pub threads: u32,
     pub gvl: bool,
     pub allocators: Vec<AllocatorRecord>,
+    /// Allocator variables of the runner's environment that no child got (each child's
+    /// environment is scrubbed; pass one with `--alloc-env` to use it).
+    pub scrubbed_env: BTreeMap<String, String>,
+    /// The `--alloc-env` entries, as given.
+    pub alloc_env: Vec<String>,
+    /// Load averages (1, 5, 15 min) when the run started and ended.
+    pub load_start: Option<[f64; 3]>,
+    pub load_end: Option<[f64; 3]>,
     pub interrupted: bool,
     /// How latency is measured, in words, so a reader of the file alone knows.
     pub latency_note: String,

@@ -1,66 +1,208 @@
 //! The parent side of a **run**: for each allocator under test, one child process after
-//! another; a feeder thread generates the workload and streams its trace into the child while
-//! the parent records what the child reports, shows progress, and writes the run directory.
+//! another. The parent sends each child its plan (the child generates the workload or reads the
+//! trace itself, so the parent takes no CPU from the replay), records what the child reports,
+//! shows progress, and writes the run directory. `--speed auto` first measures the speed the
+//! machine sustains.
 
-use std::io::{BufRead, BufReader};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use workload::trace::TraceWriter;
-use workload::{Profile, Workload};
+use workload::Profile;
 
-use crate::alloc_spec::AllocSpec;
-use crate::protocol::{ChildMsg, Done, Sample};
+use crate::alloc_spec::{AllocEnv, AllocSpec};
+use crate::protocol::{ChildMsg, ChildPlan, SourcePlan};
+use crate::replay::Speed;
 use crate::results::{
-    now_rfc3339, write_json, AllocatorRecord, RunRecord, SamplesCsv, SCHEMA_VERSION,
+    now_rfc3339, write_json, AllocatorRecord, RunRecord, SamplesCsv, SpeedCalibration,
+    WorkloadRecord, SCHEMA_VERSION,
 };
-use crate::summary::{AllocatorSummary, RunSummary, Status};
+use crate::summary::{AllocatorSummary, ChildOutcome, RunSummary, Status};
+
+/// `--speed` as given: a factor, as fast as possible, or measured first.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SpeedArg {
+    Fixed(f64),
+    Max,
+    Auto,
+}
+
+impl std::str::FromStr for SpeedArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<SpeedArg, String> {
+        match s {
+            "max" => Ok(SpeedArg::Max),
+            "auto" => Ok(SpeedArg::Auto),
+            _ => match s.parse::<f64>() {
+                Ok(v) if v > 0.0 && v <= 1e6 => Ok(SpeedArg::Fixed(v)),
+                _ => Err(format!(
+                    "{s:?} is not a speed: give simulated seconds per real second in (0, 1000000], `max` or `auto`"
+                )),
+            },
+        }
+    }
+}
+
+/// What a run replays.
+#[derive(Clone, Debug)]
+pub enum RunSource {
+    /// A workload profile, generated in each child.
+    Profile {
+        profile: Box<Profile>,
+        path: PathBuf,
+        seed: u64,
+        hours: f64,
+    },
+    /// A trace file.
+    Trace {
+        path: PathBuf,
+        meta: workload::trace::TraceMeta,
+    },
+}
+
+impl RunSource {
+    fn plan(&self) -> SourcePlan {
+        match self {
+            RunSource::Profile {
+                profile,
+                seed,
+                hours,
+                ..
+            } => SourcePlan::Synthetic {
+                profile: profile.clone(),
+                seed: *seed,
+                hours: *hours,
+            },
+            RunSource::Trace { path, .. } => SourcePlan::Trace { path: path.clone() },
+        }
+    }
+
+    /// A short name for directories and tables.
+    pub fn name(&self) -> String {
+        match self {
+            RunSource::Profile { profile, .. } => profile.name.clone(),
+            RunSource::Trace { path, .. } => path
+                .file_stem()
+                .map_or_else(|| "trace".into(), |s| s.to_string_lossy().into_owned()),
+        }
+    }
+
+    /// Simulated seconds of boot (boot is left out of "hours of serving").
+    fn boot_s(&self) -> f64 {
+        match self {
+            RunSource::Profile { profile, .. } => profile.boot.duration_s,
+            RunSource::Trace { .. } => 0.0,
+        }
+    }
+
+    /// Simulated seconds the whole source lasts, if known.
+    fn total_sim_s(&self) -> Option<f64> {
+        match self {
+            RunSource::Profile { profile, hours, .. } => {
+                Some(hours * 3600.0 + profile.boot.duration_s)
+            }
+            RunSource::Trace { .. } => None,
+        }
+    }
+
+    fn gvl(&self) -> bool {
+        match self {
+            RunSource::Profile { profile, .. } => profile.process.gvl,
+            // A recorded program's threads already ran under whatever lock it had.
+            RunSource::Trace { .. } => false,
+        }
+    }
+
+    fn threads(&self) -> u32 {
+        match self {
+            RunSource::Profile { profile, .. } => profile.process.threads,
+            RunSource::Trace { meta, .. } => meta.threads,
+        }
+    }
+}
 
 /// Everything a run needs, resolved from the command line.
 pub struct RunPlan {
     pub allocators: Vec<AllocSpec>,
-    pub profile: Profile,
-    pub profile_path: PathBuf,
-    pub hours: f64,
-    pub seed: u64,
-    pub speed: f64,
+    pub source: RunSource,
+    pub speed: SpeedArg,
+    pub alloc_env: Vec<AllocEnv>,
+    pub alloc_env_given: Vec<String>,
     pub out_dir: PathBuf,
     pub command: Vec<String>,
     pub repo_dir: PathBuf,
     pub quiet: bool,
 }
 
-impl RunPlan {
-    /// Simulated seconds a child replays: boot plus the hours of serving.
-    fn total_sim_s(&self) -> f64 {
-        self.hours * 3600.0 + self.profile.boot.duration_s
-    }
-}
-
-/// A replay further behind its schedule than this (simulated seconds) is reported: purge
-/// timers then see less simulated time than intended and latencies include the delay.
-const LAG_WARN_SIM_S: f64 = 60.0;
 /// Simulated seconds between plain progress lines when stderr is not a terminal.
 const PLAIN_PROGRESS_EVERY_SIM_S: f64 = 900.0;
-
-/// What one child left behind.
-struct ChildOutcome {
-    status: Status,
-    error: Option<String>,
-    version: Option<String>,
-    harness_rss: Option<u64>,
-    samples: Vec<Sample>,
-    done: Option<Done>,
-}
+/// `--speed auto`: simulated seconds of serving each allocator replays at speed max...
+const CALIBRATE_SERVING_S: f64 = 300.0;
+/// ...and the share of the slowest sustained speed the run then uses (headroom for the
+/// machine's noise, purge bursts and the heavy tail).
+const CALIBRATE_MARGIN: f64 = 0.5;
 
 /// Runs every allocator of the plan; returns the summary written to the run directory.
 pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
     crate::results::create_run_dir(&plan.out_dir)?;
     let (commit, dirty) = crate::results::git_commit(&plan.repo_dir);
+    let scrubbed_env = crate::alloc_spec::scrubbed(std::env::vars());
+    if !scrubbed_env.is_empty() && !plan.quiet {
+        eprintln!(
+            "note: allocator settings in your environment are not passed to the allocators under test ({}); give one with --alloc-env NAME=VALUE to use it",
+            scrubbed_env.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let load_start = crate::os::load_average();
+    let (speed, calibration) = match plan.speed {
+        SpeedArg::Fixed(s) => (Speed::Fixed(s), None),
+        SpeedArg::Max => (Speed::Max, None),
+        SpeedArg::Auto => {
+            let c = calibrate(plan, interrupted)?;
+            (Speed::Fixed(c.chosen), Some(c))
+        }
+    };
+    let factor = speed.factor();
+    let settings: Vec<_> = plan
+        .allocators
+        .iter()
+        .map(|a| a.child_settings(factor, &plan.alloc_env))
+        .collect();
+    let (workload_record, hours, seed) = match &plan.source {
+        RunSource::Profile {
+            profile,
+            path,
+            seed,
+            hours,
+        } => (
+            WorkloadRecord {
+                name: profile.name.clone(),
+                path: path.display().to_string(),
+                kind: "profile".into(),
+                profile: Some((**profile).clone()),
+                trace: None,
+            },
+            *hours,
+            *seed,
+        ),
+        RunSource::Trace { path, meta } => (
+            WorkloadRecord {
+                name: plan.source.name(),
+                path: path.display().to_string(),
+                kind: "trace".into(),
+                profile: None,
+                trace: Some(meta.clone()),
+            },
+            0.0,
+            0,
+        ),
+    };
     let mut record = RunRecord {
         schema_version: SCHEMA_VERSION,
         command: plan.command.clone(),
@@ -69,35 +211,45 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
         started_at: now_rfc3339(),
         finished_at: None,
         machine: crate::os::machine(),
-        workload: crate::results::WorkloadRecord {
-            name: plan.profile.name.clone(),
-            path: plan.profile_path.display().to_string(),
-            profile: plan.profile.clone(),
-        },
-        hours: plan.hours,
-        seed: plan.seed,
-        speed: plan.speed,
-        threads: plan.profile.process.threads,
-        gvl: plan.profile.process.gvl,
+        workload: workload_record,
+        hours,
+        seed,
+        speed: factor,
+        speed_mode: match plan.speed {
+            SpeedArg::Fixed(_) => "fixed",
+            SpeedArg::Max => "max",
+            SpeedArg::Auto => "auto",
+        }
+        .into(),
+        speed_calibration: calibration,
+        threads: plan.source.threads(),
+        gvl: plan.source.gvl(),
         allocators: plan
             .allocators
             .iter()
-            .map(|a| {
-                let (settings, note) = a.child_env(plan.speed);
-                AllocatorRecord {
-                    name: a.name(),
-                    id: a.id(),
-                    version: None,
-                    settings,
-                    note,
-                }
+            .zip(&settings)
+            .map(|(a, s)| AllocatorRecord {
+                name: a.name(),
+                id: a.id(),
+                version: None,
+                settings: s.env.clone(),
+                ours_purge_delay_ns: s.ours_purge_delay_ns,
+                note: Some(s.note.clone()),
+                in_force: None,
             })
             .collect(),
+        scrubbed_env,
+        alloc_env: plan.alloc_env_given.clone(),
+        load_start,
+        load_end: None,
         interrupted: false,
-        latency_note: "request latency: real time from the request's scheduled arrival \
-            (simulated arrival / speed) to its completion, so queueing counts; service time: \
-            from when a thread started it; I/O waits are real sleeps scaled by 1/speed, \
-            compute runs at full speed"
+        latency_note: "Costs that survive the clock's compression lead: CPU and page faults \
+            (getrusage), time inside allocator calls and touching memory per request (every call \
+            timed). Request latency is real time from the request's scheduled arrival \
+            (simulated arrival / speed) to its completion, so queueing counts; simulated CPU and \
+            I/O time are sleeps scaled by 1/speed while allocator time is real, so the \
+            allocator's share of it is inflated by about the speed. Wall-clock figures of a \
+            replay that lagged or waited for the CPU are marked invalid."
             .into(),
     };
     let run_json = plan.out_dir.join("run.json");
@@ -105,47 +257,62 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
     let mut csv = SamplesCsv::create(&plan.out_dir.join("samples.csv"))?;
     let mut summary = RunSummary {
         schema_version: SCHEMA_VERSION,
-        workload: plan.profile.name.clone(),
-        hours: plan.hours,
-        seed: plan.seed,
-        speed: plan.speed,
-        threads: plan.profile.process.threads,
+        workload: plan.source.name(),
+        hours,
+        seed,
+        speed: factor,
+        threads: plan.source.threads(),
         interrupted: false,
         allocators: Vec::new(),
     };
-    let boot_s = plan.profile.boot.duration_s;
+    if let (Some(c), false) = (&record.speed_calibration, plan.quiet) {
+        eprintln!(
+            "speed auto: sustained {} -> running at speed {}",
+            c.sustained
+                .iter()
+                .map(|(k, v)| format!("{k} {v:.0}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            c.chosen
+        );
+    }
 
     for (i, spec) in plan.allocators.iter().enumerate() {
         if interrupted.load(Ordering::SeqCst) {
             break;
         }
-        let outcome = run_one(plan, spec, &mut csv, interrupted)
-            .with_context(|| format!("running allocator {}", spec.name()))?;
-        record.allocators[i].version = outcome.version.clone();
-        let status = if outcome.status == Status::Ok && interrupted.load(Ordering::SeqCst) {
-            Status::Interrupted
-        } else {
-            outcome.status
+        let child_plan = ChildPlan {
+            alloc: spec.child_alloc(),
+            speed,
+            gvl: plan.source.gvl(),
+            source: plan.source.plan(),
+            out_dir: plan.out_dir.clone(),
+            id: spec.id(),
+            ours_purge_delay_ns: settings[i].ours_purge_delay_ns,
+            stop_at_sim_s: None,
         };
-        let s = AllocatorSummary::build(
-            spec.name(),
-            spec.id(),
-            status,
-            outcome.error,
-            outcome.version,
-            outcome.harness_rss,
-            &outcome.samples,
-            outcome.done.as_ref(),
-            boot_s,
-        );
+        let mut outcome = run_child(
+            plan,
+            spec,
+            &settings[i].env,
+            &child_plan,
+            Some(&mut csv),
+            interrupted,
+        )
+        .with_context(|| format!("running allocator {}", spec.name()))?;
+        record.allocators[i].version = outcome.version.clone();
+        record.allocators[i].in_force = outcome.in_force.take();
+        let mut o = outcome.outcome;
+        if o.status == Status::Ok && interrupted.load(Ordering::SeqCst) {
+            o.status = Status::Interrupted;
+        }
+        let s = AllocatorSummary::build(spec.name(), spec.id(), &o, plan.source.boot_s(), factor);
         if !plan.quiet {
             eprintln!("{}", one_line(&s));
         }
-        if let Some(lag) = s.max_lag_s.filter(|&l| l > LAG_WARN_SIM_S) {
+        if let Some(note) = s.timing_note.as_ref().filter(|_| factor.is_some()) {
             eprintln!(
-                "warning: the replay of {} fell {lag:.0} simulated s behind its schedule \
-                 (recorded as max_lag_s); its latencies include that delay and its purge timers \
-                 saw compressed time: lower --speed or stop other work on this machine",
+                "warning: {}: {note}; lower --speed, use --speed auto, or stop other work on this machine",
                 spec.name()
             );
         }
@@ -156,11 +323,66 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
         write_json(&run_json, &record)?;
     }
     record.finished_at = Some(now_rfc3339());
+    record.load_end = crate::os::load_average();
     record.interrupted = interrupted.load(Ordering::SeqCst);
     summary.interrupted = record.interrupted;
     write_json(&run_json, &record)?;
     write_json(&plan.out_dir.join("summary.json"), &summary)?;
     Ok(summary)
+}
+
+/// Measures, for every allocator, the simulated seconds per real second its replay sustains at
+/// speed max over boot plus [`CALIBRATE_SERVING_S`], and takes [`CALIBRATE_MARGIN`] of the
+/// slowest, rounded down to two significant digits.
+fn calibrate(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<SpeedCalibration> {
+    let sim_s = plan.source.boot_s() + CALIBRATE_SERVING_S;
+    let mut sustained = BTreeMap::new();
+    for spec in &plan.allocators {
+        if interrupted.load(Ordering::SeqCst) {
+            anyhow::bail!("interrupted while measuring the speed for --speed auto");
+        }
+        let s = spec.child_settings(None, &plan.alloc_env);
+        let dir = plan.out_dir.join(".calibration");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let child_plan = ChildPlan {
+            alloc: spec.child_alloc(),
+            speed: Speed::Max,
+            gvl: plan.source.gvl(),
+            source: plan.source.plan(),
+            out_dir: dir.clone(),
+            id: spec.id(),
+            ours_purge_delay_ns: s.ours_purge_delay_ns,
+            stop_at_sim_s: Some(sim_s),
+        };
+        if !plan.quiet {
+            eprintln!(
+                "speed auto: replaying {sim_s:.0} simulated s of {} with {} at speed max",
+                plan.source.name(),
+                spec.name()
+            );
+        }
+        let r = run_child(plan, spec, &s.env, &child_plan, None, interrupted)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        let done = r.outcome.done.as_ref().with_context(|| {
+            format!(
+                "the speed calibration of {} did not finish: {}",
+                spec.name(),
+                r.outcome.error.clone().unwrap_or_default()
+            )
+        })?;
+        sustained.insert(spec.name(), done.sim_time_s / done.real_time_s.max(1e-9));
+    }
+    let slowest = sustained.values().cloned().fold(f64::INFINITY, f64::min);
+    let raw = (slowest * CALIBRATE_MARGIN).max(1.0);
+    // Two significant digits, rounded down: 137.4 -> 130.
+    let mag = 10f64.powf(raw.log10().floor() - 1.0).max(1.0);
+    let chosen = (raw / mag).floor() * mag;
+    Ok(SpeedCalibration {
+        sustained,
+        margin: CALIBRATE_MARGIN,
+        chosen,
+        sim_s,
+    })
 }
 
 fn mib(b: Option<u64>) -> String {
@@ -172,8 +394,22 @@ fn mib(b: Option<u64>) -> String {
 
 /// A one-line result for the terminal.
 fn one_line(s: &AllocatorSummary) -> String {
+    let cost = s.cost.as_ref();
+    let timing = if s.timing_valid {
+        format!(
+            "alloc/request p50 {} p99 {}, request p99 {}",
+            s.alloc_per_request_ns
+                .map_or_else(|| "-".into(), |l| format!("{:.0} µs", l.p50 as f64 / 1e3)),
+            s.alloc_per_request_ns
+                .map_or_else(|| "-".into(), |l| format!("{:.0} µs", l.p99 as f64 / 1e3)),
+            s.latency_us
+                .map_or_else(|| "-".into(), |l| format!("{:.1} ms", l.p99 as f64 / 1e3)),
+        )
+    } else {
+        "timings invalid".into()
+    };
     format!(
-        "{:<14} {:?}: steady RSS {}, max {}, live {}, growth {}/h, {} requests, p99 {}",
+        "{:<14} {:?}: steady RSS {}, max {}, live {}, growth {}/h, {} requests, CPU/request {}, faults/request {}, {timing}, max lag {}",
         s.name,
         s.status,
         mib(s.rss_steady_bytes),
@@ -182,22 +418,26 @@ fn one_line(s: &AllocatorSummary) -> String {
         s.rss_growth_bytes_per_hour
             .map_or_else(|| "-".into(), |g| format!("{:+.1} MiB", g / 1048576.0)),
         s.requests,
-        s.latency_us.map_or_else(
-            || "-".into(),
-            |l| format!("{:.1} ms", l.p99 as f64 / 1000.0)
-        ),
+        cost.and_then(|c| c.cpu_per_request_us)
+            .map_or_else(|| "-".into(), |c| format!("{c:.0} µs")),
+        cost.and_then(|c| c.minor_faults_per_request)
+            .map_or_else(|| "-".into(), |c| format!("{c:.1}")),
+        s.max_lag_s
+            .map_or_else(|| "-".into(), |l| format!("{l:.1} s")),
     ) + &s
         .error
         .as_ref()
         .map_or_else(String::new, |e| format!(" [{e}]"))
 }
 
-fn progress_bar(plan: &RunPlan, spec: &AllocSpec) -> ProgressBar {
-    let total = (plan.total_sim_s() as u64).max(1);
-    let bar = if plan.quiet {
+fn progress_bar(plan: &RunPlan, spec: &AllocSpec, quiet: bool) -> ProgressBar {
+    let total = plan.source.total_sim_s().unwrap_or(0.0) as u64;
+    let bar = if quiet {
         ProgressBar::hidden()
-    } else {
+    } else if total > 0 {
         ProgressBar::new(total)
+    } else {
+        ProgressBar::new_spinner()
     };
     bar.set_style(
         ProgressStyle::with_template(
@@ -210,81 +450,90 @@ fn progress_bar(plan: &RunPlan, spec: &AllocSpec) -> ProgressBar {
     bar
 }
 
-/// Runs one allocator's child to its end.
-fn run_one(
+/// What [`run_child`] returns.
+struct ChildRun {
+    outcome: ChildOutcome,
+    version: Option<String>,
+    in_force: Option<String>,
+}
+
+/// Runs one child to its end: sends its plan, records its samples (into `csv`, if given),
+/// closes its stdin when the run is interrupted.
+fn run_child(
     plan: &RunPlan,
     spec: &AllocSpec,
-    csv: &mut SamplesCsv,
+    env: &BTreeMap<String, String>,
+    child_plan: &ChildPlan,
+    mut csv: Option<&mut SamplesCsv>,
     interrupted: &Arc<AtomicBool>,
-) -> anyhow::Result<ChildOutcome> {
+) -> anyhow::Result<ChildRun> {
     let exe = std::env::current_exe().context("finding the runner's own executable")?;
-    let (env, _) = spec.child_env(plan.speed);
     let mut cmd = Command::new(&exe);
     cmd.arg("__child")
-        .arg(spec.child_arg())
-        .arg(plan.speed.to_string())
-        .arg(if plan.profile.process.gvl {
-            "gvl"
-        } else {
-            "no-gvl"
-        })
-        .arg(&plan.out_dir)
-        .arg(spec.id())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    // The child must not inherit settings meant for other allocators.
-    for k in [
-        "MALLOC_ARENA_MAX",
-        "LD_PRELOAD",
-        "_RJEM_MALLOC_CONF",
-        "MIMALLOC_PURGE_DELAY",
-    ] {
-        cmd.env_remove(k);
+    // The child gets no allocator setting but its own (see `alloc_spec::scrubbed`).
+    for (k, _) in std::env::vars() {
+        if crate::alloc_spec::is_allocator_var(&k) {
+            cmd.env_remove(k);
+        }
     }
-    cmd.envs(&env);
+    cmd.envs(env);
+    let parent_before = crate::os::usage(crate::os::UsageOf::Process);
     let mut child = cmd
         .spawn()
         .with_context(|| format!("starting {}", exe.display()))?;
-    let stdin = child.stdin.take().context("child stdin")?;
+    let mut stdin = child.stdin.take().context("child stdin")?;
     let stdout = child.stdout.take().context("child stdout")?;
+    let line = serde_json::to_string(child_plan).context("encoding the child plan")?;
+    // A child that died at once closes its stdin: that shows below as its exit status.
+    let _ = writeln!(stdin, "{line}").and_then(|()| stdin.flush());
 
-    let workload = Workload::new(plan.profile.clone(), plan.seed, plan.hours);
-    let stop = interrupted.clone();
-    let feeder = std::thread::Builder::new()
-        .name("feeder".into())
-        .spawn(move || -> Result<(), workload::TraceError> {
-            let header = workload.header();
-            let mut w = TraceWriter::new(std::io::BufWriter::new(stdin), header)?;
-            for (n, e) in workload.enumerate() {
-                if n % 4096 == 0 && stop.load(Ordering::Relaxed) {
-                    break;
+    // Closes the child's stdin (asking it to stop) when the run is interrupted.
+    let finished = Arc::new(AtomicBool::new(false));
+    let closer = {
+        let finished = finished.clone();
+        let interrupted = interrupted.clone();
+        std::thread::Builder::new()
+            .name("interrupt-watch".into())
+            .spawn(move || {
+                while !finished.load(Ordering::Acquire) && !interrupted.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(50));
                 }
-                w.write(&e)?;
-            }
-            w.finish()?;
-            Ok(())
-        })
-        .context("starting the feeder thread")?;
+                drop(stdin);
+            })
+            .context("starting the interrupt watcher")?
+    };
 
-    let bar = progress_bar(plan, spec);
+    let quiet = plan.quiet || csv.is_none();
+    let bar = progress_bar(plan, spec, quiet);
     // Without a terminal (CI logs, nohup) the bar is hidden: print a plain line now and then.
-    let plain_progress = !plan.quiet && bar.is_hidden();
+    let plain_progress = !quiet && bar.is_hidden();
     let mut next_plain_s = PLAIN_PROGRESS_EVERY_SIM_S;
-    let mut out = ChildOutcome {
-        status: Status::Ok,
-        error: None,
+    let mut out = ChildRun {
+        outcome: ChildOutcome {
+            status: Status::Ok,
+            error: None,
+            version: None,
+            harness_rss: None,
+            samples: Vec::new(),
+            done: None,
+            parent_cpu_s: 0.0,
+        },
         version: None,
-        harness_rss: None,
-        samples: Vec::new(),
-        done: None,
+        in_force: None,
     };
     let id = spec.id();
+    let total = plan
+        .source
+        .total_sim_s()
+        .map_or_else(String::new, |t| format!("/{t:.0}"));
     for line in BufReader::new(stdout).lines() {
         let line = match line {
             Ok(l) => l,
             Err(e) => {
-                out.error = Some(format!("reading the child's output: {e}"));
+                out.outcome.error = Some(format!("reading the child's output: {e}"));
                 break;
             }
         };
@@ -292,33 +541,46 @@ fn run_one(
             Ok(ChildMsg::Ready {
                 harness_rss_bytes,
                 version,
+                settings_note,
             }) => {
-                out.harness_rss = Some(harness_rss_bytes);
+                out.outcome.harness_rss = Some(harness_rss_bytes);
+                out.outcome.version = Some(version.clone());
                 out.version = Some(version);
+                out.in_force = settings_note;
             }
             Ok(ChildMsg::Sample(s)) => {
-                csv.append(&id, &s)?;
+                if let Some(csv) = csv.as_deref_mut() {
+                    csv.append(&id, &s)?;
+                }
                 bar.set_position(s.sim_time_s as u64);
                 let status = format!(
-                    "RSS {:.0} MiB  live {:.0} MiB  {} req",
+                    "RSS {:.0} MiB  live {:.0} MiB  {} req  lag {:.1} s",
                     s.rss_bytes as f64 / 1048576.0,
                     s.live_bytes as f64 / 1048576.0,
-                    s.requests
+                    s.requests,
+                    s.lag_s
                 );
                 if plain_progress && s.sim_time_s >= next_plain_s {
                     eprintln!(
-                        "{:<14} {:>6.0}/{:.0} sim s  {status}",
+                        "{:<14} {:>6.0}{total} sim s  {status}",
                         spec.name(),
                         s.sim_time_s,
-                        plan.total_sim_s()
                     );
                     next_plain_s += PLAIN_PROGRESS_EVERY_SIM_S;
                 }
                 bar.set_message(status);
-                out.samples.push(s);
+                out.outcome.samples.push(*s);
             }
-            Ok(ChildMsg::Done(d)) => out.done = Some(d),
-            Ok(ChildMsg::Error { message }) => out.error = Some(message),
+            Ok(ChildMsg::Done(d)) => {
+                if let Some(e) = &d.stream_error {
+                    out.outcome.status = Status::Failed;
+                    out.outcome.error = Some(format!(
+                        "the replay covers only the events before this: {e}"
+                    ));
+                }
+                out.outcome.done = Some(*d);
+            }
+            Ok(ChildMsg::Error { message }) => out.outcome.error = Some(message),
             Err(_) => {
                 // Not a protocol line (a preloaded library printing to stdout): pass it on.
                 bar.suspend(|| eprintln!("[{}] {line}", spec.name()));
@@ -329,36 +591,37 @@ fn run_one(
     let status = child
         .wait()
         .with_context(|| format!("waiting for the {} child", spec.name()))?;
-    // The feeder ends when the trace ends or the child's stdin closes.
-    let feed = feeder.join();
+    finished.store(true, Ordering::Release);
+    let _ = closer.join();
+    out.outcome.parent_cpu_s = crate::os::usage(crate::os::UsageOf::Process)
+        .since(&parent_before)
+        .cpu_s();
     use std::os::unix::process::ExitStatusExt;
+    let o = &mut out.outcome;
     if let Some(sig) = status.signal() {
-        out.status = Status::Crashed;
+        o.status = Status::Crashed;
         let what = format!(
             "child for {} killed by {}",
             spec.name(),
             crate::os::signal_name(sig)
         );
-        out.error = Some(match out.error.take() {
+        o.error = Some(match o.error.take() {
             Some(e) => format!("{what}: {e}"),
             None => what,
         });
     } else if !status.success() {
-        out.status = Status::Failed;
-        out.error.get_or_insert_with(|| {
+        o.status = Status::Failed;
+        o.error.get_or_insert_with(|| {
             format!(
                 "child for {} exited with status {}",
                 spec.name(),
                 status.code().unwrap_or(-1)
             )
         });
-    } else if out.done.is_none() {
-        out.status = Status::Failed;
-        out.error
+    } else if o.done.is_none() {
+        o.status = Status::Failed;
+        o.error
             .get_or_insert_with(|| "child ended without reporting its results".into());
-    } else if let Ok(Err(e)) = feed {
-        out.status = Status::Failed;
-        out.error = Some(format!("feeding the trace: {e}"));
     }
     Ok(out)
 }

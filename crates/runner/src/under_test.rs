@@ -39,6 +39,10 @@ pub trait AllocatorUnderTest: Sync {
     fn version(&self) -> String;
     /// The allocator's own counters, where it has them.
     fn counters(&self) -> Counters;
+    /// The settings in force, as the allocator itself reports them (purge delays), in words.
+    fn settings_note(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The C library's malloc (glibc, or whatever `LD_PRELOAD` put in front of it).
@@ -130,6 +134,8 @@ impl AllocatorUnderTest for Jemalloc {
     }
     fn version(&self) -> String {
         let v = tikv_jemalloc_ctl::version::read().unwrap_or("unknown");
+        // The C string's terminating NUL comes back as part of the `&str`.
+        let v = v.trim_end_matches('\0');
         format!("jemalloc {v} (tikv-jemalloc-sys)")
     }
     fn counters(&self) -> Counters {
@@ -144,7 +150,21 @@ impl AllocatorUnderTest for Jemalloc {
             mapped: stats::mapped::read().ok().map(|v| v as u64),
         }
     }
+    fn settings_note(&self) -> Option<String> {
+        // SAFETY: both names are NUL-terminated jemalloc option names of type ssize_t.
+        let dirty = unsafe { tikv_jemalloc_ctl::raw::read::<isize>(b"opt.dirty_decay_ms\0") };
+        // SAFETY: as above.
+        let muzzy = unsafe { tikv_jemalloc_ctl::raw::read::<isize>(b"opt.muzzy_decay_ms\0") };
+        match (dirty, muzzy) {
+            (Ok(d), Ok(m)) => Some(format!("in force: dirty_decay_ms {d}, muzzy_decay_ms {m}")),
+            _ => None,
+        }
+    }
 }
+
+/// `mi_option_purge_delay` in mimalloc 2.x's `mimalloc.h` (the 16th option; libmimalloc-sys does
+/// not export the constant).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// mimalloc 2.x (libmimalloc-sys, feature v2).
 pub struct Mimalloc;
@@ -199,10 +219,23 @@ impl AllocatorUnderTest for Mimalloc {
             mapped: Some(commit as u64),
         }
     }
+    fn settings_note(&self) -> Option<String> {
+        // SAFETY: mi_option_get reads an option's current value; no preconditions.
+        let delay = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        Some(format!("in force: purge_delay {delay} ms"))
+    }
 }
 
 /// The project's allocator, linked in.
 pub struct Ours;
+
+impl Ours {
+    /// Sets our purge delay (before the replay starts).
+    pub fn set_purge_delay_ns(ns: u64) {
+        // lhalloc takes whole milliseconds: round up, never to 0 (0 would purge at once).
+        lhalloc::set_purge_delay_ms(ns.div_ceil(1_000_000).max(1));
+    }
+}
 
 impl AllocatorUnderTest for Ours {
     unsafe fn malloc(&self, size: usize) -> *mut u8 {
@@ -226,7 +259,10 @@ impl AllocatorUnderTest for Ours {
         unsafe { lhalloc::c::free(p) }
     }
     fn version(&self) -> String {
-        format!("lhalloc {} ({})", lhalloc::VERSION, lhalloc::settings())
+        format!("lhalloc {}", lhalloc::VERSION)
+    }
+    fn settings_note(&self) -> Option<String> {
+        Some(format!("in force: {}", lhalloc::settings()))
     }
     fn counters(&self) -> Counters {
         let s = lhalloc::stats();

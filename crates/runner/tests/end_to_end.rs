@@ -45,7 +45,7 @@ fn short_run_of_two_allocators_writes_a_valid_run_directory() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let s = json(&out.join("summary.json"));
-    assert_eq!(s["schema_version"], 1);
+    assert_eq!(s["schema_version"], 2);
     assert_eq!(s["workload"], "rails-api");
     assert_eq!(s["seed"], 5);
     assert_eq!(s["interrupted"], false);

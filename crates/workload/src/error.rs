@@ -23,19 +23,28 @@ pub enum ProfileError {
     NotFound { name: String, known: Vec<String> },
 }
 
-/// Why a trace stream could not be read.
+/// Why a trace stream could not be read. Record indexes count from 0; offsets are those of the
+/// record's first byte (in the file for version 1, in the decompressed body for version 2).
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
-    #[error("not a longhaul trace (bad magic bytes)")]
+    #[error("not a longhaul trace (bad magic bytes): give a file written by `runner record` or the runner's trace writer")]
     BadMagic,
-    #[error(
-        "trace format version {found} is not supported (this build reads version {supported})"
-    )]
-    Version { found: u32, supported: u32 },
-    #[error("unknown event kind {kind} at record {index}")]
-    UnknownKind { kind: u8, index: u64 },
-    #[error("trace ends in the middle of a record")]
-    Truncated,
+    #[error("trace format version {found} is not supported (this build reads versions {supported:?}): use a runner built from a matching commit")]
+    Version { found: u32, supported: Vec<u32> },
+    #[error("trace header metadata at byte {offset} is unreadable: {message}")]
+    Meta { offset: u64, message: String },
+    #[error("trace is cut at record {index} (offset {offset}): {detail}; the events before it are intact")]
+    Truncated {
+        index: u64,
+        offset: u64,
+        detail: String,
+    },
+    #[error("trace is corrupt at record {index} (offset {offset}): {detail}; the events before it are intact")]
+    Corrupt {
+        index: u64,
+        offset: u64,
+        detail: String,
+    },
     #[error("trace I/O: {0}")]
     Io(#[from] std::io::Error),
 }

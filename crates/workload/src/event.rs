@@ -4,8 +4,9 @@
 //! generation that tells two lives of one slot apart. A replayer keeps one table entry per slot,
 //! so its bookkeeping is bounded by the most blocks alive at once, whatever the run's length.
 
-/// Thread 0 is the main thread (boot); request threads are `1..=threads`.
-pub type ThreadId = u8;
+/// Thread 0 is the main thread (boot); request threads are `1..=threads`. Recorded traces
+/// number a program's threads in the order they first called the allocator.
+pub type ThreadId = u32;
 
 /// A block's name in a trace.
 ///
@@ -68,6 +69,9 @@ pub enum Event {
     RequestEnd { thread: ThreadId, request: u64 },
     /// A garbage collection starts on this thread (the sweep's frees follow as `Free`s).
     Gc { thread: ThreadId, major: bool },
+    /// The thread exits: it makes no further event, and a replayer ends its thread here (so the
+    /// allocator's thread-exit path runs where the recorded program's did).
+    ThreadEnd { thread: ThreadId },
 }
 
 impl Event {
@@ -82,7 +86,8 @@ impl Event {
             | Event::Resume { thread, .. }
             | Event::RequestStart { thread, .. }
             | Event::RequestEnd { thread, .. }
-            | Event::Gc { thread, .. } => thread,
+            | Event::Gc { thread, .. }
+            | Event::ThreadEnd { thread } => thread,
         }
     }
 

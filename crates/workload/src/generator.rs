@@ -20,7 +20,7 @@ use crate::gc::{GcState, Trigger};
 use crate::profile::Profile;
 use crate::sizes::{exponential, log_uniform, Clamped};
 use crate::slots::{Block, Slots};
-use crate::trace::Header;
+use crate::trace::TraceMeta;
 
 const NS_PER_S: f64 = 1e9;
 const NS_PER_MS: f64 = 1e6;
@@ -137,7 +137,11 @@ pub struct Workload {
     cache: Lru,
     /// Index = thread id; 0 is the main thread.
     threads: Vec<ThreadState>,
-    wake: BinaryHeap<Reverse<(u64, ThreadId)>>,
+    /// Threads due to run a segment: (simulated time, ticket, thread). The ticket is taken when
+    /// a thread first becomes ready and kept while it waits for the GVL, so that waiting threads
+    /// get the GVL first come, first served (MRI's GVL is a FIFO queue), not by thread id.
+    wake: BinaryHeap<Reverse<(u64, u64, ThreadId)>>,
+    next_ticket: u64,
     idle: VecDeque<ThreadId>,
     waiting: VecDeque<(u64, u64)>,
     next_arrival_ns: u64,
@@ -146,6 +150,8 @@ pub struct Workload {
     boot: Option<Boot>,
     done: bool,
     stats: Stats,
+    seed: u64,
+    hours: f64,
     scratch: Vec<Block>,
 }
 
@@ -211,6 +217,7 @@ impl Workload {
             gc,
             threads: (0..=threads).map(|_| ThreadState::default()).collect(),
             wake: BinaryHeap::new(),
+            next_ticket: 0,
             idle: (1..=threads as ThreadId).collect(),
             waiting: VecDeque::new(),
             next_arrival_ns: boot_end,
@@ -219,16 +226,31 @@ impl Workload {
             boot: Some(boot),
             done: false,
             stats: Stats::default(),
+            seed,
+            hours,
             scratch: Vec::new(),
             p: profile,
         }
     }
 
-    /// The trace header for this workload's stream.
-    pub fn header(&self) -> Header {
-        Header {
+    /// The trace metadata for this workload's stream.
+    pub fn meta(&self) -> TraceMeta {
+        TraceMeta {
             threads: self.p.process.threads,
+            events: None,
+            origin: "synthetic".into(),
+            workload: Some(serde_json::json!({
+                "profile": self.p.name,
+                "seed": self.seed,
+                "hours": self.hours,
+            })),
+            ..TraceMeta::default()
         }
+    }
+
+    /// Request threads (thread ids `1..=threads`; 0 boots).
+    pub fn threads(&self) -> u32 {
+        self.p.process.threads
     }
 
     pub fn profile(&self) -> &Profile {
@@ -597,6 +619,12 @@ impl Workload {
 
     // ---- requests --------------------------------------------------------------------------
 
+    /// Thread `t` is ready to run its next segment at `at_ns`.
+    fn ready(&mut self, at_ns: u64, t: ThreadId) {
+        self.wake.push(Reverse((at_ns, self.next_ticket, t)));
+        self.next_ticket += 1;
+    }
+
     fn start_request(&mut self, t: ThreadId, arrival_ns: u64, id: u64, at_ns: u64) {
         let r = &self.p.requests;
         let heavy = self.rng.random_bool(self.p.heavy.probability);
@@ -632,7 +660,7 @@ impl Workload {
         if heavy {
             self.stats.heavy_requests += 1;
         }
-        self.wake.push(Reverse((at_ns, t)));
+        self.ready(at_ns, t);
     }
 
     /// The first segment's extra work: socket read, cache lookups, memoization.
@@ -764,6 +792,12 @@ impl Workload {
             self.gvl_free_ns = end;
         }
         if last {
+            // The request ends when its last segment's CPU time is spent, not when its last
+            // allocation is made.
+            self.emit(Event::Resume {
+                thread: t,
+                at_ns: end,
+            });
             self.emit(Event::RequestEnd {
                 thread: t,
                 request: id,
@@ -777,7 +811,7 @@ impl Workload {
                 None => self.idle.push_back(t),
             }
         } else {
-            self.wake.push(Reverse((end + io, t)));
+            self.ready(end + io, t);
         }
     }
 
@@ -787,7 +821,7 @@ impl Workload {
             self.boot_step();
             return;
         }
-        let t_wake = self.wake.peek().map(|Reverse((w, _))| *w);
+        let t_wake = self.wake.peek().map(|Reverse((w, _, _))| *w);
         let t_arr = self.next_arrival_ns;
         let next = t_wake.map_or(t_arr, |w| w.min(t_arr));
         if next >= self.end_ns {
@@ -796,12 +830,12 @@ impl Workload {
         }
         match t_wake {
             Some(w) if w <= t_arr => {
-                let Some(Reverse((time, t))) = self.wake.pop() else {
+                let Some(Reverse((time, ticket, t))) = self.wake.pop() else {
                     return;
                 };
                 if self.p.process.gvl && self.gvl_free_ns > time {
                     // Waiting for the GVL: try again when it is released.
-                    self.wake.push(Reverse((self.gvl_free_ns, t)));
+                    self.wake.push(Reverse((self.gvl_free_ns, ticket, t)));
                     return;
                 }
                 debug_assert_eq!(w, time);

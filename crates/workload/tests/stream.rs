@@ -16,10 +16,10 @@ fn profile(name: &str) -> Profile {
 /// returns (frees, cross-thread frees).
 fn check_well_formed(w: Workload) -> (u64, u64, Workload) {
     let mut w = w;
-    let mut live: HashMap<u32, (u16, u64, u8)> = HashMap::new();
+    let mut live: HashMap<u32, (u16, u64, u32)> = HashMap::new();
     let mut last_gen: HashMap<u32, u16> = HashMap::new();
     let (mut frees, mut cross) = (0u64, 0u64);
-    let threads = w.profile().process.threads as u8;
+    let threads = w.profile().process.threads;
     let mut last_resume = 0u64;
     for (i, e) in w.by_ref().enumerate() {
         assert!(

@@ -1,6 +1,7 @@
 //! Latency percentile distributions (the classic HdrHistogram plot): x is the percentile on a
 //! log scale of 1/(1-p) from 50% to 99.99%, y the latency on a log scale, one line per
-//! allocator. Used twice: request latency (µs) and per-call malloc/free latency (ns).
+//! allocator. Used for request latency (µs), per-call malloc/free latency (ns) and allocator
+//! time per request (ns); a run whose timings are invalid says so in the legend.
 
 use hdrhistogram::Histogram;
 use plotters::coord::Shift;
@@ -22,8 +23,10 @@ const POINTS: u32 = 160;
 pub enum LatencyKind {
     /// `<id>.request-latency-us.hdr`: from scheduled arrival to completion.
     Request,
-    /// `<id>.call-latency-ns.hdr`: sampled single malloc-family and free calls.
+    /// `<id>.call-latency-ns.hdr`: single malloc-family and free calls.
     Call,
+    /// `<id>.alloc-per-request-ns.hdr`: per request, the sum of its allocator calls.
+    AllocPerRequest,
 }
 
 impl LatencyKind {
@@ -31,13 +34,14 @@ impl LatencyKind {
         match self {
             Self::Request => alloc.request_latency_us.as_ref(),
             Self::Call => alloc.call_latency_ns.as_ref(),
+            Self::AllocPerRequest => alloc.alloc_per_request_ns.as_ref(),
         }
     }
 
     fn unit(self) -> &'static str {
         match self {
             Self::Request => "µs",
-            Self::Call => "ns",
+            Self::Call | Self::AllocPerRequest => "ns",
         }
     }
 }
@@ -104,6 +108,7 @@ impl Figure for Latency<'_> {
         match self.kind {
             LatencyKind::Request => "latency-request",
             LatencyKind::Call => "latency-call",
+            LatencyKind::AllocPerRequest => "alloc-per-request",
         }
     }
 
@@ -112,7 +117,10 @@ impl Figure for Latency<'_> {
             LatencyKind::Request => {
                 "Request latency percentiles (scheduled arrival to completion)".to_string()
             }
-            LatencyKind::Call => "malloc/free call latency percentiles (sampled calls)".to_string(),
+            LatencyKind::Call => "malloc/free call latency percentiles (every call)".to_string(),
+            LatencyKind::AllocPerRequest => {
+                "Time inside allocator calls per request (sum of its calls)".to_string()
+            }
         }
     }
 
@@ -162,8 +170,11 @@ impl Figure for Latency<'_> {
         )?;
         let mut items = Vec::new();
         for (s, points) in self.series.iter().zip(lines) {
+            let valid = s.alloc.summary.as_ref().map_or(true, |x| x.timing_valid);
             let label = if points.is_empty() {
                 format!("{} (no data)", s.label)
+            } else if !valid {
+                format!("{} (INVALID: lagged or CPU-starved)", s.label)
             } else {
                 s.label.clone()
             };
