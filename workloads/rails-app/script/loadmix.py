@@ -5,6 +5,7 @@
   loadmix.py smoke FILE   one line per request kind and end of its id range, fields separated by
                           \\x1f: name, method, path with {id} filled in, body, content type
   loadmix.py wrk FILE     a wrk Lua script that sends the mix (weights, random ids in range)
+  loadmix.py json FILE    the checked request kinds as a JSON array (for script/request-costs.rb)
 
 Exits 1 with a message naming the file, the entry and the field when the mix breaks a rule.
 """
@@ -88,8 +89,8 @@ def fill(path, n):
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("check", "smoke", "wrk"):
-        sys.exit("usage: loadmix.py check|smoke|wrk FILE")
+    if len(sys.argv) != 3 or sys.argv[1] not in ("check", "smoke", "wrk", "json"):
+        sys.exit("usage: loadmix.py check|smoke|wrk|json FILE")
     mode, path = sys.argv[1], sys.argv[2]
     reqs = load(path)
     total = sum(r["weight"] for r in reqs)
@@ -103,6 +104,8 @@ def main():
             for n in sorted(set(r.get("ids", [0]))):
                 fields = [r["name"], r["method"], fill(r["path"], n), r.get("body", ""), r.get("content_type", "")]
                 print("\x1f".join(fields))
+    elif mode == "json":
+        print(json.dumps(reqs, indent=1))
     else:
         print(wrk_script(path, reqs, total))
 
