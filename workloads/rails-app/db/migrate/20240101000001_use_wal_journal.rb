@@ -1,8 +1,8 @@
 # Write-ahead logging (stored in the database file): readers never block the writer and the
-# writer never blocks readers. Without it, a reader thread that holds SQLite's shared lock
-# across a GVL switch blocks another thread's commit, whose busy wait in sqlite3-ruby 1.4 keeps
-# the GVL, so the reader cannot finish: the commit fails after the 5 s busy timeout
-# ("SQLite3::BusyException: database is locked"), as seen under wrk with the rollback journal.
+# writer never blocks readers. With the rollback journal, wrk saw requests fail after 5 s with
+# "SQLite3::BusyException: database is locked"; the likely cause is a reader thread holding
+# SQLite's shared lock across a GVL switch while another thread's commit busy-waits inside
+# sqlite3-ruby 1.4 without releasing the GVL, so the reader cannot finish. See README.md.
 class UseWalJournal < ActiveRecord::Migration[6.1]
   disable_ddl_transaction!
 
