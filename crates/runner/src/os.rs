@@ -24,19 +24,24 @@ fn kb_field(text: &str, key: &str) -> Option<u64> {
 }
 
 /// Reads this process's memory figures, reusing `buf` so that sampling does not allocate
-/// once `buf` has grown.
-pub fn read_self_memory(buf: &mut String) -> io::Result<ProcMemory> {
+/// once `buf` has grown. `rollup`: also read `/proc/self/smaps_rollup` (Private_Dirty,
+/// LazyFree), which walks every page table entry of the process: milliseconds for a few
+/// hundred MiB.
+pub fn read_self_memory(buf: &mut String, rollup: bool) -> io::Result<ProcMemory> {
     use std::io::Read;
     buf.clear();
     std::fs::File::open("/proc/self/status")?.read_to_string(buf)?;
     let rss = kb_field(buf, "VmRSS").unwrap_or(0);
     let rss_anon = kb_field(buf, "RssAnon");
     buf.clear();
-    let (private_dirty, lazyfree) = match std::fs::File::open("/proc/self/smaps_rollup")
-        .and_then(|mut f| f.read_to_string(buf))
-    {
-        Ok(_) => (kb_field(buf, "Private_Dirty"), kb_field(buf, "LazyFree")),
-        Err(_) => (None, None),
+    let rolled = rollup
+        && std::fs::File::open("/proc/self/smaps_rollup")
+            .and_then(|mut f| f.read_to_string(buf))
+            .is_ok();
+    let (private_dirty, lazyfree) = if rolled {
+        (kb_field(buf, "Private_Dirty"), kb_field(buf, "LazyFree"))
+    } else {
+        (None, None)
     };
     Ok(ProcMemory {
         rss,

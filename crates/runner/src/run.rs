@@ -332,8 +332,8 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
 }
 
 /// Measures, for every allocator, the simulated seconds per real second its replay sustains at
-/// speed max over boot plus [`CALIBRATE_SERVING_S`], and takes [`CALIBRATE_MARGIN`] of the
-/// slowest, rounded down to two significant digits.
+/// speed max over [`CALIBRATE_SERVING_S`] of serving (after boot), and takes
+/// [`CALIBRATE_MARGIN`] of the slowest, rounded down to two significant digits.
 fn calibrate(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<SpeedCalibration> {
     let sim_s = plan.source.boot_s() + CALIBRATE_SERVING_S;
     let mut sustained = BTreeMap::new();
@@ -370,7 +370,17 @@ fn calibrate(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Sp
                 r.outcome.error.clone().unwrap_or_default()
             )
         })?;
-        sustained.insert(spec.name(), done.sim_time_s / done.real_time_s.max(1e-9));
+        // Serving only: boot is one thread allocating its permanent data, not the steady mix.
+        let boot = plan.source.boot_s();
+        let from = r
+            .outcome
+            .samples
+            .iter()
+            .find(|s| s.sim_time_s >= boot)
+            .map_or((0.0, 0.0), |s| (s.sim_time_s, s.real_time_s));
+        let sim = done.sim_time_s - from.0;
+        let real = (done.real_time_s - from.1).max(1e-9);
+        sustained.insert(spec.name(), sim / real);
     }
     let slowest = sustained.values().cloned().fold(f64::INFINITY, f64::min);
     let raw = (slowest * CALIBRATE_MARGIN).max(1.0);

@@ -19,9 +19,14 @@ use crate::under_test::AllocatorUnderTest;
 
 /// Simulated seconds between samples (six per simulated minute).
 pub const SAMPLE_EVERY_SIM_S: f64 = 10.0;
+/// `/proc/self/smaps_rollup` (Private_Dirty, LazyFree) is read at every this many samples
+/// (once per simulated minute) and at the last: it walks every page of the process, which
+/// costs milliseconds of the harness's CPU per read.
+const ROLLUP_EVERY: u64 = 6;
 
 /// What the sampler keeps between samples (buffers, so that sampling does not allocate).
 pub struct Sampler {
+    taken: u64,
     buf: String,
     scratch: Vec<u8>,
     usage_at_start: Usage,
@@ -30,6 +35,7 @@ pub struct Sampler {
 impl Sampler {
     pub fn new(usage_at_start: Usage) -> Sampler {
         Sampler {
+            taken: 0,
             buf: String::with_capacity(8192),
             scratch: vec![0u8; 16 * 1024],
             usage_at_start,
@@ -42,9 +48,11 @@ impl Sampler {
             + sh.table.resident_bytes(sh.slots_used(), &mut self.scratch)
     }
 
-    /// Takes one sample now.
-    pub fn sample<A: AllocatorUnderTest>(&mut self, a: &A, sh: &Shared) -> Sample {
-        let mem = read_self_memory(&mut self.buf).unwrap_or_default();
+    /// Takes one sample now (`last`: the final one, which reads everything).
+    pub fn sample<A: AllocatorUnderTest>(&mut self, a: &A, sh: &Shared, last: bool) -> Sample {
+        let rollup = last || self.taken % ROLLUP_EVERY == 0;
+        self.taken += 1;
+        let mem = read_self_memory(&mut self.buf, rollup).unwrap_or_default();
         let harness = self.harness_rss(sh);
         let usage = crate::os::usage(crate::os::UsageOf::Process).since(&self.usage_at_start);
         let (alloc_ns, touch_ns) = sh.alloc_touch_ns();
@@ -80,11 +88,11 @@ impl Sampler {
         let mut next_ns = 0u64;
         while !stop.load(Ordering::Acquire) {
             if sh.sim_ns() >= next_ns {
-                ChildMsg::Sample(Box::new(self.sample(a, sh))).send();
+                ChildMsg::Sample(Box::new(self.sample(a, sh, false))).send();
                 next_ns = (sh.sim_ns() / every_ns + 1) * every_ns;
             }
             std::thread::sleep(poll);
         }
-        ChildMsg::Sample(Box::new(self.sample(a, sh))).send();
+        ChildMsg::Sample(Box::new(self.sample(a, sh, true))).send();
     }
 }
