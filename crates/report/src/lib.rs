@@ -127,31 +127,43 @@ fn write_report(runs: &[Run], out_dir: &Path, opts: &Options) -> Result<ReportPa
         path: out_dir.to_path_buf(),
         source,
     })?;
-    let rendered = vec![
-        figures::render(&Rss { series: &series }, out_dir)?,
-        figures::render(&Fragmentation { series: &series }, out_dir)?,
-        figures::render(
-            &Latency {
+    let time = figures::TimeAxis::for_runs(runs);
+    // A live run of a real server knows no live bytes and times only requests.
+    let all_live = runs.iter().all(|r| r.summary.mode == "live");
+    let mut rendered = vec![figures::render(
+        &Rss {
+            series: &series,
+            time,
+        },
+        out_dir,
+    )?];
+    if !all_live {
+        rendered.push(figures::render(
+            &Fragmentation {
                 series: &series,
-                kind: LatencyKind::Request,
+                time,
             },
             out_dir,
-        )?,
-        figures::render(
-            &Latency {
-                series: &series,
-                kind: LatencyKind::Call,
-            },
-            out_dir,
-        )?,
-        figures::render(
-            &Latency {
-                series: &series,
-                kind: LatencyKind::AllocPerRequest,
-            },
-            out_dir,
-        )?,
-    ];
+        )?);
+    }
+    rendered.push(figures::render(
+        &Latency {
+            series: &series,
+            kind: LatencyKind::Request,
+        },
+        out_dir,
+    )?);
+    if !all_live {
+        for kind in [LatencyKind::Call, LatencyKind::AllocPerRequest] {
+            rendered.push(figures::render(
+                &Latency {
+                    series: &series,
+                    kind,
+                },
+                out_dir,
+            )?);
+        }
+    }
 
     let warnings: Vec<String> = runs.iter().flat_map(|r| r.warnings.clone()).collect();
     let labels = series::run_labels(runs);

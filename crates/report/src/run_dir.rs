@@ -147,6 +147,9 @@ pub struct AllocatorInfo {
 #[derive(Debug, Deserialize)]
 pub struct Summary {
     pub schema_version: u64,
+    /// `synthetic`, `replay` or `live` (schema 2; version 1 runs are synthetic).
+    #[serde(default = "synthetic")]
+    pub mode: String,
     pub workload: Option<String>,
     pub hours: Option<f64>,
     pub seed: Option<u64>,
@@ -194,10 +197,17 @@ pub struct AllocatorSummary {
     pub cost: Option<Cost>,
     #[serde(default)]
     pub harness_rss_steady_bytes: Option<f64>,
+    /// Live runs: PSS summed over the server's processes.
+    #[serde(default)]
+    pub pss_steady_bytes: Option<f64>,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn synthetic() -> String {
+    "synthetic".into()
 }
 
 /// `summary.json` → `allocators[].cost` (schema 2).
@@ -342,8 +352,10 @@ impl Run {
                 HistogramKind::AllocPerRequestNs,
             ] {
                 let path = dir.join(format!("{}.{}", alloc.id, kind.suffix()));
-                let optional =
-                    kind == HistogramKind::AllocPerRequestNs && summary.schema_version < 2;
+                // Version 1 had no per-request allocator time; a live run times only requests.
+                let optional = (kind == HistogramKind::AllocPerRequestNs
+                    && summary.schema_version < 2)
+                    || (kind != HistogramKind::RequestLatencyUs && summary.mode == "live");
                 let histogram = if path.exists() {
                     Some(read_histogram(&path)?)
                 } else if optional {

@@ -25,10 +25,16 @@ struct Metric {
 /// Memory first (the question longhaul answers), then the costs that survive the clock's
 /// compression (CPU, page faults, time inside allocator calls per request), then request
 /// latency, which at speed S is mostly compressed simulated time.
-const METRICS: [Metric; 11] = [
+const METRICS: [Metric; 12] = [
     Metric {
         header: "steady RSS (MiB)",
         value: |s| s.rss_steady_bytes.map(|b| b / MIB),
+        format: |v| format!("{v:.1}"),
+        timing: false,
+    },
+    Metric {
+        header: "steady PSS (MiB)",
+        value: |s| s.pss_steady_bytes.map(|b| b / MIB),
         format: |v| format!("{v:.1}"),
         timing: false,
     },
@@ -107,9 +113,18 @@ pub fn ratio(value: f64, reference: f64) -> Option<f64> {
 }
 
 /// The summary table: one row per series, each metric followed by its ratio to `reference`.
+/// A metric no series has (PSS outside live runs, RSS/live in live runs) gets no column.
 pub fn summary(series: &[Series<'_>], reference: Option<&Series<'_>>) -> Table {
+    let metrics: Vec<&Metric> = METRICS
+        .iter()
+        .filter(|m| {
+            series
+                .iter()
+                .any(|s| s.alloc.summary.as_ref().and_then(m.value).is_some())
+        })
+        .collect();
     let mut headers = vec!["allocator".to_string(), "status".to_string()];
-    headers.extend(METRICS.iter().map(|m| m.header.to_string()));
+    headers.extend(metrics.iter().map(|m| m.header.to_string()));
     let reference_summary = reference.and_then(|r| r.alloc.summary.as_ref());
     let rows = series
         .iter()
@@ -127,7 +142,7 @@ pub fn summary(series: &[Series<'_>], reference: Option<&Series<'_>>) -> Table {
                 .map_or_else(|| "no summary".to_string(), |x| x.status.clone());
             let mut row = vec![name, status];
             let timing_valid = s.alloc.summary.as_ref().map_or(true, |x| x.timing_valid);
-            for metric in &METRICS {
+            for metric in &metrics {
                 if metric.timing && !timing_valid {
                     row.push(INVALID.to_string());
                     continue;

@@ -69,3 +69,85 @@ pub struct RunArgs {
     #[arg(long, short)]
     pub quiet: bool,
 }
+
+/// `runner live`: starts a real server under each allocator in turn, drives HTTP load from a
+/// mix for a duration, samples its memory every second, stops it, and writes a run directory.
+#[derive(Debug, Parser)]
+#[command(name = "runner live", version, long_about = None)]
+pub struct LiveCli {
+    /// Comma list of allocators: glibc, glibc-arena2, jemalloc (Debian's libjemalloc2),
+    /// mimalloc (Debian's libmimalloc2.0), ours (target/release/liblhalloc_preload.so),
+    /// preload:PATH, or all.
+    #[arg(long, default_value = "glibc,jemalloc,mimalloc,ours")]
+    pub alloc: String,
+
+    /// How long to load each server, e.g. 10m, 90s.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+
+    /// Requests per second, sent on schedule (open loop; latency from the intended send time).
+    #[arg(long)]
+    pub rate: Option<f64>,
+
+    /// Connections carrying the load (with --rate or the default rate: the pool; alone:
+    /// closed loop, each connection sending its next request when the previous answers).
+    #[arg(long)]
+    pub connections: Option<u32>,
+
+    /// Closed loop even with the default rate (set by giving --connections without --rate).
+    #[arg(skip)]
+    pub closed_loop: bool,
+
+    /// The load mix (format 1, see workloads/rails-app/load-mix.toml).
+    #[arg(long, default_value = "workloads/rails-app/load-mix.toml")]
+    pub mix: PathBuf,
+
+    /// Port the server listens on (given to it as PORT); default: a free one per allocator.
+    #[arg(long)]
+    pub port: Option<u16>,
+
+    /// Path asked until it answers 2xx before the load starts.
+    #[arg(long, default_value = "/health")]
+    pub ready_path: String,
+
+    /// How long the server may take to answer the ready path.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    pub ready_timeout: std::time::Duration,
+
+    /// How long the server may take to exit after SIGTERM before its process group is killed.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub stop_timeout: std::time::Duration,
+
+    /// A request taking longer than this is an error.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
+
+    /// Seed of the mix's random choices.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// An allocator setting for the server, `[ALLOC:]NAME=VALUE`; repeatable.
+    #[arg(long = "alloc-env", value_name = "[ALLOC:]NAME=VALUE")]
+    pub alloc_env: Vec<String>,
+
+    /// Run directory (default: results/runs/<timestamp>-live-<server>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// Do not draw charts and pages at the end of the run.
+    #[arg(long)]
+    pub no_report: bool,
+
+    /// No per-allocator lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// The server command and its arguments (after `--`), e.g. `workloads/rails-app/serve`.
+    #[arg(last = true, required = true)]
+    pub server: Vec<String>,
+}
+
+/// The rate used when neither --rate nor --connections is given (requests per second).
+pub const DEFAULT_LIVE_RATE: f64 = 20.0;
+/// The connection pool with a rate.
+pub const DEFAULT_LIVE_CONNECTIONS: u32 = 10;

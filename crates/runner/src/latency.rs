@@ -103,7 +103,16 @@ impl Latencies {
 
     /// Writes the histograms as `<id>.<suffix>.hdr` (see [`FILES`]) into `dir`, atomically.
     pub fn write(&self, dir: &Path, id: &str) -> anyhow::Result<()> {
-        for (h, suffix) in self.all().into_iter().zip(FILES) {
+        self.write_first(dir, id, FILES.len())
+    }
+
+    /// Writes only request latency and service time (a live run times nothing else).
+    pub fn write_requests(&self, dir: &Path, id: &str) -> anyhow::Result<()> {
+        self.write_first(dir, id, 2)
+    }
+
+    fn write_first(&self, dir: &Path, id: &str, n: usize) -> anyhow::Result<()> {
+        for (h, suffix) in self.all().into_iter().zip(FILES).take(n) {
             let mut bytes = Vec::new();
             V2Serializer::new()
                 .serialize(h, &mut bytes)

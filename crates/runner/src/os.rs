@@ -356,3 +356,151 @@ pub fn thread_schedstat() -> Option<(u64, u64)> {
     let mut it = text.split_whitespace().map(|w| w.parse::<u64>().ok());
     Some((it.next()??, it.next()??))
 }
+
+/// Memory and CPU of one process, from `/proc/PID/{status,stat,smaps_rollup}`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcessFigures {
+    pub rss: u64,
+    pub rss_anon: Option<u64>,
+    /// Proportional set size: shared pages divided among the processes sharing them.
+    pub pss: Option<u64>,
+    pub private_dirty: Option<u64>,
+    pub usage: Usage,
+}
+
+/// Reads another process's figures (None if it is gone). `rollup` also reads
+/// `smaps_rollup` (PSS), which walks its page tables.
+pub fn process_figures(pid: u32, rollup: bool, buf: &mut String) -> Option<ProcessFigures> {
+    use std::io::Read;
+    buf.clear();
+    std::fs::File::open(format!("/proc/{pid}/status"))
+        .and_then(|mut f| f.read_to_string(buf))
+        .ok()?;
+    let rss = kb_field(buf, "VmRSS").unwrap_or(0);
+    let rss_anon = kb_field(buf, "RssAnon");
+    buf.clear();
+    std::fs::File::open(format!("/proc/{pid}/stat"))
+        .and_then(|mut f| f.read_to_string(buf))
+        .ok()?;
+    // Fields after the command (which may hold spaces), counted from `state` (field 3).
+    let after = buf.rsplit_once(')').map(|(_, r)| r)?;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // A zombie has exited: it only waits for its parent to read its status.
+    if matches!(f.first(), Some(&"Z") | Some(&"X")) {
+        return None;
+    }
+    let num = |i: usize| {
+        f.get(i - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let usage = Usage {
+        user_s: num(14) as f64 / hz,
+        sys_s: num(15) as f64 / hz,
+        minor_faults: num(10),
+        major_faults: num(12),
+        voluntary_switches: 0,
+        involuntary_switches: 0,
+    };
+    let (mut pss, mut private_dirty) = (None, None);
+    if rollup {
+        buf.clear();
+        if std::fs::File::open(format!("/proc/{pid}/smaps_rollup"))
+            .and_then(|mut f| f.read_to_string(buf))
+            .is_ok()
+        {
+            pss = kb_field(buf, "Pss");
+            private_dirty = kb_field(buf, "Private_Dirty");
+        }
+    }
+    Some(ProcessFigures {
+        rss,
+        rss_anon,
+        pss,
+        private_dirty,
+        usage,
+    })
+}
+
+/// `pid` and all its descendants (children found through each process's parent id).
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u32>().ok());
+            if let Some(pp) = ppid {
+                parents.push((p, pp));
+            }
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    tree
+}
+
+/// Whether `/proc/PID/maps` maps a file whose path is `path` (a preloaded library really in
+/// use).
+pub fn maps_file(pid: u32, path: &Path) -> io::Result<bool> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
+    let want = path.to_string_lossy();
+    Ok(maps
+        .lines()
+        .any(|l| l.split_whitespace().nth(5) == Some(&*want)))
+}
+
+/// The value of `name` in `/proc/PID/environ`, if set.
+pub fn process_env(pid: u32, name: &str) -> Option<String> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    env.split(|&b| b == 0).find_map(|kv| {
+        let kv = std::str::from_utf8(kv).ok()?;
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
+}
+
+/// Sends `sig` to process `pid`.
+pub fn signal(pid: u32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill has no memory-safety preconditions.
+    if unsafe { libc::kill(pid as libc::pid_t, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sends `sig` to every process of the process group led by `pgid`.
+pub fn signal_group(pgid: u32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill has no memory-safety preconditions; a negative pid names a process group.
+    if unsafe { libc::kill(-(pgid as libc::pid_t), sig) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel's pick).
+pub fn free_port() -> io::Result<u16> {
+    let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(l.local_addr()?.port())
+}

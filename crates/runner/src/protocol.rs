@@ -75,6 +75,9 @@ pub struct Sample {
     /// Time spent inside allocator calls and touching memory since the replay started, s.
     pub alloc_time_s: f64,
     pub touch_time_s: f64,
+    /// Live runs: PSS summed over the server's processes.
+    #[serde(default)]
+    pub pss_bytes: Option<u64>,
     pub counters: Counters,
 }
 

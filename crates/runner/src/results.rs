@@ -81,7 +81,7 @@ pub struct SamplesCsv {
     path: PathBuf,
 }
 
-const CSV_HEADER: &str = "allocator,sim_time_s,real_time_s,rss_bytes,rss_anon_bytes,private_dirty_bytes,lazyfree_bytes,live_bytes,requests,lag_s,alloc_allocated_bytes,alloc_active_bytes,alloc_resident_bytes,alloc_mapped_bytes,harness_rss_bytes,cpu_user_s,cpu_sys_s,minor_faults,major_faults,voluntary_switches,involuntary_switches,alloc_time_s,touch_time_s";
+const CSV_HEADER: &str = "allocator,sim_time_s,real_time_s,rss_bytes,rss_anon_bytes,private_dirty_bytes,lazyfree_bytes,live_bytes,requests,lag_s,alloc_allocated_bytes,alloc_active_bytes,alloc_resident_bytes,alloc_mapped_bytes,harness_rss_bytes,cpu_user_s,cpu_sys_s,minor_faults,major_faults,voluntary_switches,involuntary_switches,alloc_time_s,touch_time_s,pss_bytes";
 
 fn opt(v: Option<u64>) -> String {
     v.map_or_else(String::new, |v| v.to_string())
@@ -104,7 +104,7 @@ impl SamplesCsv {
         let u = &s.usage;
         writeln!(
             self.out,
-            "{allocator},{:.3},{:.3},{},{},{},{},{},{},{:.3},{},{},{},{},{},{:.3},{:.3},{},{},{},{},{:.6},{:.6}",
+            "{allocator},{:.3},{:.3},{},{},{},{},{},{},{:.3},{},{},{},{},{},{:.3},{:.3},{},{},{},{},{:.6},{:.6},{}",
             s.sim_time_s,
             s.real_time_s,
             s.rss_bytes,
@@ -127,6 +127,7 @@ impl SamplesCsv {
             u.involuntary_switches,
             s.alloc_time_s,
             s.touch_time_s,
+            opt(s.pss_bytes),
         )
         .and_then(|_| self.out.flush())
         .with_context(|| format!("appending to {}", self.path.display()))
@@ -172,12 +173,30 @@ pub struct WorkloadRecord {
     pub profile: Option<workload::Profile>,
     /// The trace header's metadata, for `trace`.
     pub trace: Option<workload::trace::TraceMeta>,
+    /// The server and its load, for `live`.
+    #[serde(default)]
+    pub live: Option<LiveRecord>,
+}
+
+/// What a live run started and sent.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LiveRecord {
+    pub server_command: Vec<String>,
+    pub mix: String,
+    pub pacing: crate::http_load::Pacing,
+    pub connections: u32,
+    pub duration_s: f64,
+    pub ready_path: String,
+    /// Seed of the mix's random choices.
+    pub seed: u64,
 }
 
 /// `run.json`: everything needed to know what was run, where and how.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunRecord {
     pub schema_version: u32,
+    /// `synthetic`, `replay` or `live` (see `RunSummary::mode`).
+    pub mode: String,
     pub command: Vec<String>,
     pub commit: Option<String>,
     pub commit_dirty: Option<bool>,

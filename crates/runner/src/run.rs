@@ -187,6 +187,7 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
                 kind: "profile".into(),
                 profile: Some((**profile).clone()),
                 trace: None,
+                live: None,
             },
             *hours,
             *seed,
@@ -198,13 +199,19 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
                 kind: "trace".into(),
                 profile: None,
                 trace: Some(meta.clone()),
+                live: None,
             },
             0.0,
             0,
         ),
     };
+    let mode = match plan.source {
+        RunSource::Profile { .. } => "synthetic",
+        RunSource::Trace { .. } => "replay",
+    };
     let mut record = RunRecord {
         schema_version: SCHEMA_VERSION,
+        mode: mode.into(),
         command: plan.command.clone(),
         commit,
         commit_dirty: dirty,
@@ -257,6 +264,7 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
     let mut csv = SamplesCsv::create(&plan.out_dir.join("samples.csv"))?;
     let mut summary = RunSummary {
         schema_version: SCHEMA_VERSION,
+        mode: mode.into(),
         workload: plan.source.name(),
         hours,
         seed,

@@ -70,6 +70,7 @@ impl Sampler {
             usage,
             alloc_time_s: alloc_ns as f64 / 1e9,
             touch_time_s: touch_ns as f64 / 1e9,
+            pss_bytes: None,
             counters: a.counters(),
         }
     }

@@ -70,9 +70,41 @@ pub struct AllocatorSummary {
     pub call_latency_ns: Option<Percentiles>,
     /// Request latency and service time in real µs at the run's speed: simulated CPU and I/O
     /// time compressed by the speed, plus real allocator time. Compare allocators with
-    /// `alloc_per_request_ns` and `cost`; this is what a request took in the replay.
+    /// `alloc_per_request_ns` and `cost`; this is what a request took in the replay. In a live
+    /// run: from each request's intended send time (open loop) to its answer.
     pub latency_us: Option<Percentiles>,
     pub service_us: Option<Percentiles>,
+    /// Live runs: the server's PSS summed over its processes (cluster mode shares pages between
+    /// workers, which their RSS counts once per process), median over the last quarter.
+    #[serde(default)]
+    pub pss_steady_bytes: Option<u64>,
+    /// Live runs: what the load generator sent and got, per kind of request.
+    #[serde(default)]
+    pub load: Option<LoadSummary>,
+}
+
+/// The load of a live run, for one allocator.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct LoadSummary {
+    /// `rate` (open loop, latency from the intended send time) or `closed_loop`.
+    pub pacing: String,
+    pub rate_per_s: Option<f64>,
+    pub connections: u32,
+    pub sent: u64,
+    pub completed: u64,
+    pub errors: u64,
+    /// Requests still queued when the duration ended (the server could not keep up).
+    pub unsent_at_end: u64,
+    pub completed_per_s: f64,
+    /// Worst delay of a send behind its schedule, ms (the server or the connection pool was
+    /// saturated, or the load generator itself lagged).
+    pub max_send_delay_ms: f64,
+    pub response_bytes: u64,
+    pub kinds: Vec<crate::http_load::KindCount>,
+    /// How the server was stopped: exit status, or killed after the stop timeout.
+    pub server_stop: Option<String>,
+    /// Seconds from start to the first 2xx answer of the ready URL.
+    pub boot_s: Option<f64>,
 }
 
 /// Resource costs of one allocator's child over its replay.
@@ -123,6 +155,9 @@ pub struct HourCost {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunSummary {
     pub schema_version: u32,
+    /// `synthetic` (a profile generated in each child), `replay` (a trace file) or `live` (a
+    /// real server under load; times are real seconds).
+    pub mode: String,
     pub workload: String,
     pub hours: f64,
     pub seed: u64,
@@ -174,6 +209,7 @@ pub struct MemoryMetrics {
     pub live_max: Option<u64>,
     pub live_steady: Option<u64>,
     pub harness_steady: Option<u64>,
+    pub pss_steady: Option<u64>,
 }
 
 /// Per simulated hour of serving: differences of the samples' cumulative counters at hour
@@ -242,6 +278,10 @@ pub fn memory_metrics(samples: &[Sample]) -> MemoryMetrics {
         .iter()
         .map(|s| s.harness_rss_bytes as f64)
         .collect();
+    let pss: Vec<f64> = last_quarter
+        .iter()
+        .filter_map(|s| s.pss_bytes.map(|v| v as f64))
+        .collect();
     let xs: Vec<f64> = second_half.iter().map(|s| s.sim_time_s / 3600.0).collect();
     let ys: Vec<f64> = second_half.iter().map(|s| s.rss_bytes as f64).collect();
     MemoryMetrics {
@@ -253,6 +293,7 @@ pub fn memory_metrics(samples: &[Sample]) -> MemoryMetrics {
         live_max: samples.iter().map(|s| s.live_bytes).max(),
         live_steady: median(&live).map(|v| v as u64),
         harness_steady: median(&harness).map(|v| v as u64),
+        pss_steady: median(&pss).map(|v| v as u64),
     }
 }
 
@@ -269,6 +310,44 @@ pub struct ChildOutcome {
 }
 
 impl AllocatorSummary {
+    /// A summary with nothing measured yet (status ok until said otherwise).
+    pub fn empty(name: String, id: String) -> AllocatorSummary {
+        AllocatorSummary {
+            name,
+            id,
+            status: Status::Ok,
+            error: None,
+            version: None,
+            sim_hours_reached: 0.0,
+            events: None,
+            threads_started: None,
+            harness_rss_bytes: None,
+            harness_rss_steady_bytes: None,
+            rss_end_bytes: None,
+            rss_max_bytes: None,
+            rss_steady_bytes: None,
+            rss_growth_bytes_per_hour: None,
+            live_end_bytes: None,
+            live_max_bytes: None,
+            live_steady_bytes: None,
+            fragmentation: None,
+            requests: 0,
+            throughput_rps: None,
+            max_lag_s: None,
+            real_seconds: None,
+            cost: None,
+            timing_valid: false,
+            timing_note: None,
+            alloc_per_request_ns: None,
+            touch_per_request_ns: None,
+            call_latency_ns: None,
+            latency_us: None,
+            service_us: None,
+            pss_steady_bytes: None,
+            load: None,
+        }
+    }
+
     /// Builds the summary of one allocator from what its child sent; `speed` is `None` at
     /// speed max.
     pub fn build(
@@ -358,6 +437,8 @@ impl AllocatorSummary {
             call_latency_ns: done.map(|d| d.call_latency_ns),
             latency_us: done.map(|d| d.latency_us),
             service_us: done.map(|d| d.service_us),
+            pss_steady_bytes: None,
+            load: None,
         }
     }
 }
@@ -423,6 +504,7 @@ mod tests {
             usage: crate::os::Usage::default(),
             alloc_time_s: 0.0,
             touch_time_s: 0.0,
+            pss_bytes: None,
             counters: Counters::default(),
         }
     }

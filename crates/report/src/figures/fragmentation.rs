@@ -18,10 +18,11 @@ pub const MIN_LIVE_FRACTION: f64 = 0.05;
 /// The fragmentation chart.
 pub struct Fragmentation<'a> {
     pub series: &'a [Series<'a>],
+    pub time: super::TimeAxis,
 }
 
-/// The (hours, RSS / live) points of one series.
-pub fn ratio_points(series: &Series<'_>) -> Vec<(f64, f64)> {
+/// The (time in `unit` seconds, RSS / live) points of one series.
+pub fn ratio_points(series: &Series<'_>, unit: f64) -> Vec<(f64, f64)> {
     let samples = &series.alloc.samples;
     let live_max = samples
         .iter()
@@ -32,7 +33,7 @@ pub fn ratio_points(series: &Series<'_>) -> Vec<(f64, f64)> {
         .filter_map(|x| {
             let (rss, live) = (x.rss_bytes?, x.live_bytes?);
             (live > 0.0 && live >= live_max * MIN_LIVE_FRACTION)
-                .then(|| (x.sim_time_s / 3600.0, rss / live))
+                .then(|| (x.sim_time_s / unit, rss / live))
         })
         .collect()
 }
@@ -51,7 +52,9 @@ impl Figure for Fragmentation<'_> {
         root: &DrawingArea<DB, Shift>,
     ) -> Result<(), super::DrawError> {
         let (plot, legend) = frame(root, &self.title())?;
-        let lines: Vec<Vec<(f64, f64)>> = self.series.iter().map(ratio_points).collect();
+        let unit = self.time.seconds_per_unit;
+        let lines: Vec<Vec<(f64, f64)>> =
+            self.series.iter().map(|s| ratio_points(s, unit)).collect();
         let (x_max, y_max) = extent(&lines);
         let x_range = time_range(x_max);
         let floor = vec![(x_range.start, 1.0), (x_range.end, 1.0)];
@@ -60,7 +63,7 @@ impl Figure for Fragmentation<'_> {
             .build_cartesian_2d(x_range, super::zero_based(y_max.max(1.2)))?;
         draw_mesh(
             &mut chart,
-            "simulated time (hours)",
+            self.time.label,
             "RSS / live bytes (ratio)",
             &|v| tick(*v),
             &|v| tick(*v),

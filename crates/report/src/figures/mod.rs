@@ -386,3 +386,42 @@ mod tests {
         assert_eq!(decimate(vec![(0.0, 1.0)], 2000), [(0.0, 1.0)]);
     }
 }
+
+/// The x axis of the time charts: the unit (hours of simulated time for synthetic and replayed
+/// runs, minutes of real time for short live runs) and its label.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeAxis {
+    pub seconds_per_unit: f64,
+    pub label: &'static str,
+}
+
+impl TimeAxis {
+    /// Hours for runs of two hours or more, else minutes; "real" when any run is live.
+    pub fn for_runs(runs: &[crate::run_dir::Run]) -> TimeAxis {
+        let live = runs.iter().any(|r| r.summary.mode == "live");
+        let longest = runs
+            .iter()
+            .flat_map(|r| r.allocators.iter())
+            .flat_map(|a| a.samples.iter())
+            .map(|x| x.sim_time_s)
+            .fold(0.0, f64::max);
+        match (live, longest >= 7200.0) {
+            (false, true) => TimeAxis {
+                seconds_per_unit: 3600.0,
+                label: "simulated time (hours)",
+            },
+            (false, false) => TimeAxis {
+                seconds_per_unit: 60.0,
+                label: "simulated time (minutes)",
+            },
+            (true, true) => TimeAxis {
+                seconds_per_unit: 3600.0,
+                label: "time (hours)",
+            },
+            (true, false) => TimeAxis {
+                seconds_per_unit: 60.0,
+                label: "time (minutes)",
+            },
+        }
+    }
+}

@@ -1,4 +1,4 @@
-//! RSS over time: one line per allocator (MiB against simulated hours), and the workload's
+//! RSS over time: one line per allocator (MiB against time), and the workload's
 //! live bytes as a dashed grey floor, one per run.
 
 use plotters::coord::Shift;
@@ -15,6 +15,7 @@ pub const MIB: f64 = 1024.0 * 1024.0;
 /// The RSS-over-time chart.
 pub struct Rss<'a> {
     pub series: &'a [Series<'a>],
+    pub time: super::TimeAxis,
 }
 
 /// The live-bytes floor of one run: taken from the allocator with the most samples, since
@@ -24,8 +25,9 @@ pub struct Floor {
     pub points: Vec<(f64, f64)>,
 }
 
-/// One floor per run of `series`, in run order.
-pub fn floors(series: &[Series<'_>]) -> Vec<Floor> {
+/// One floor per run of `series`, in run order (none for a run that knows no live bytes, such
+/// as a live run of a real server). `unit`: seconds per unit of the x axis.
+pub fn floors(series: &[Series<'_>], unit: f64) -> Vec<Floor> {
     let mut floors = Vec::new();
     let last_run = series.iter().map(|s| s.run_index).max();
     for run_index in 0..=last_run.unwrap_or(0) {
@@ -43,9 +45,9 @@ pub fn floors(series: &[Series<'_>]) -> Vec<Floor> {
             .alloc
             .samples
             .iter()
-            .filter_map(|x| Some((x.sim_time_s / 3600.0, x.live_bytes? / MIB)))
+            .filter_map(|x| Some((x.sim_time_s / unit, x.live_bytes? / MIB)))
             .collect();
-        if points.is_empty() {
+        if points.iter().all(|p| p.1 <= 0.0) {
             continue;
         }
         let label = match &richest.run_label {
@@ -68,9 +70,9 @@ pub fn extent<'p>(lines: impl IntoIterator<Item = &'p Vec<(f64, f64)>>) -> (f64,
 }
 
 /// `0..max`, or `0..1` when there is nothing to show.
-pub fn time_range(max_hours: f64) -> std::ops::Range<f64> {
-    if max_hours.is_finite() && max_hours > 0.0 {
-        0.0..max_hours
+pub fn time_range(max: f64) -> std::ops::Range<f64> {
+    if max.is_finite() && max > 0.0 {
+        0.0..max
     } else {
         0.0..1.0
     }
@@ -97,18 +99,23 @@ impl Figure for Rss<'_> {
                 s.alloc
                     .samples
                     .iter()
-                    .filter_map(|x| Some((x.sim_time_s / 3600.0, x.rss_bytes? / MIB)))
+                    .filter_map(|x| {
+                        Some((
+                            x.sim_time_s / self.time.seconds_per_unit,
+                            x.rss_bytes? / MIB,
+                        ))
+                    })
                     .collect()
             })
             .collect();
-        let floors = floors(self.series);
+        let floors = floors(self.series, self.time.seconds_per_unit);
         let (x_max, y_max) = extent(lines.iter().chain(floors.iter().map(|f| &f.points)));
 
         let mut chart = super::chart_builder(&plot)
             .build_cartesian_2d(time_range(x_max), super::zero_based(y_max))?;
         draw_mesh(
             &mut chart,
-            "simulated time (hours)",
+            self.time.label,
             "RSS (MiB)",
             &|v| tick(*v),
             &|v| tick(*v),
