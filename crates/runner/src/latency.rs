@@ -1,6 +1,7 @@
 //! Latency and cost recording: HDR histograms of request latency (from the scheduled arrival, so
-//! queueing counts and there is no coordinated omission), service time, every allocator call's
-//! duration, and per request the time spent inside allocator calls and touching memory.
+//! queueing counts and there is no coordinated omission), service time, allocator calls'
+//! durations (one call in eight), and per request the time spent inside allocator calls and
+//! touching memory (every call).
 
 use std::path::Path;
 

@@ -76,9 +76,10 @@ fn replay_on_six_threads_ends_with_the_generators_live_bytes() {
         lat.alloc_per_request_ns.len(),
         gen.stats().requests_completed
     );
-    // Every allocator call is timed.
+    // Every allocator call is timed into the per-request sums; one in eight is kept whole.
     let calls = gen.stats().allocs + gen.stats().reallocs + gen.stats().frees;
-    assert_eq!(lat.call_ns.len(), calls);
+    let kept = lat.call_ns.len();
+    assert!(kept > 0 && kept <= calls / 8 + 6 && kept + 6 >= calls / 8, "{kept} of {calls}");
 }
 
 #[test]
@@ -207,5 +208,6 @@ fn threads_end_where_the_trace_says() {
     assert!(out.stream_error.is_none());
     assert_eq!(out.threads_started, 4);
     assert_eq!(shared.live_bytes(), 0);
-    assert_eq!(out.latencies.call_ns.len(), 6);
+    // Six calls on four threads: none is the eighth of its thread.
+    assert_eq!(out.latencies.call_ns.len(), 0);
 }
