@@ -105,7 +105,10 @@ fn main() {
         let (alloc_ns, touch_ns) = shared.alloc_touch_ns();
         (out.events, alloc_ns, touch_ns)
     };
-    for (label, generate) in [("replay from memory", false), ("generating in the dispatcher", true)] {
+    for (label, generate) in [
+        ("replay from memory", false),
+        ("generating in the dispatcher", true),
+    ] {
         // Sources made before the clock starts (copying events is not replaying them).
         let sources: Vec<EventSource> = (0..repeats)
             .map(|_| {

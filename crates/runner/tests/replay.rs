@@ -79,7 +79,10 @@ fn replay_on_six_threads_ends_with_the_generators_live_bytes() {
     // Every allocator call is timed into the per-request sums; one in eight is kept whole.
     let calls = gen.stats().allocs + gen.stats().reallocs + gen.stats().frees;
     let kept = lat.call_ns.len();
-    assert!(kept > 0 && kept <= calls / 8 + 6 && kept + 6 >= calls / 8, "{kept} of {calls}");
+    assert!(
+        kept > 0 && kept <= calls / 8 + 6 && kept + 6 >= calls / 8,
+        "{kept} of {calls}"
+    );
 }
 
 #[test]

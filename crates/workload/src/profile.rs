@@ -230,9 +230,11 @@ impl Checker<'_> {
 }
 
 impl Profile {
-    /// Parses and validates a profile from TOML text; `file` names it in errors.
+    /// Parses and validates a profile from TOML text; `file` names it in errors and is where an
+    /// `extends = "NAME"` base is looked for (its folder).
     pub fn from_toml(text: &str, file: &Path) -> Result<Profile, ProfileError> {
-        let profile: Profile = toml::from_str(text).map_err(|e| ProfileError::Parse {
+        let table = merged_table(text, file, 0)?;
+        let profile = Profile::deserialize(table).map_err(|e| ProfileError::Parse {
             file: file.to_path_buf(),
             message: e.to_string(),
         })?;
@@ -242,10 +244,7 @@ impl Profile {
 
     /// Reads, parses and validates a profile file.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-            file: path.to_path_buf(),
-            source,
-        })?;
+        let text = read(path)?;
         Profile::from_toml(&text, path)
     }
 
@@ -505,4 +504,63 @@ pub fn known_profiles(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Most `extends` links followed from one profile (a loop is an error, not a hang).
+const MAX_EXTENDS: u32 = 8;
+
+fn read(path: &Path) -> Result<String, ProfileError> {
+    std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+        file: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The profile's TOML with its `extends` chain applied: the base profile's tables, with this
+/// file's values in their place where it gives them (tables merge key by key, any other value
+/// replaces the base's). A base is a profile name in the same folder or a path relative to it.
+fn merged_table(text: &str, file: &Path, depth: u32) -> Result<toml::Table, ProfileError> {
+    let parse_error = |message: String| ProfileError::Parse {
+        file: file.to_path_buf(),
+        message,
+    };
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
+    let Some(base) = table.remove("extends") else {
+        return Ok(table);
+    };
+    let Some(base) = base.as_str() else {
+        return Err(parse_error(
+            "`extends` must be a string: the name of a profile in the same folder, or a path"
+                .into(),
+        ));
+    };
+    if depth >= MAX_EXTENDS {
+        return Err(parse_error(format!(
+            "`extends` chain longer than {MAX_EXTENDS} (a loop?)"
+        )));
+    }
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let base_path = if base.ends_with(".toml") || base.contains('/') {
+        dir.join(base)
+    } else {
+        dir.join(format!("{base}.toml"))
+    };
+    let base_text = read(&base_path)?;
+    let mut merged = merged_table(&base_text, &base_path, depth + 1)?;
+    merge(&mut merged, table);
+    Ok(merged)
+}
+
+/// Puts `over`'s values into `base`, merging tables key by key.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
 }

@@ -42,7 +42,7 @@ fn every_shipped_profile_is_valid_and_cites_sources() {
             }
             let key = l.split('=').next().unwrap_or("").trim();
             let prefix = key.split('_').next().unwrap_or("").to_string();
-            if key == "name" || key == "description" {
+            if key == "name" || key == "description" || key == "extends" {
                 continue;
             }
             let sourced = ["(S)", "(E)", "(M)"].iter().any(|m| l.contains(m));
@@ -129,4 +129,31 @@ fn resolve_finds_names_and_reports_known_profiles() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("/nonexistent/p.toml"), "{err}");
+}
+
+#[test]
+fn a_profile_extends_another_and_overrides_only_what_it_says() {
+    let dir = workloads_dir();
+    let api = Profile::load(&dir.join("rails-api.toml")).unwrap();
+    let html = Profile::load(&dir.join("rails-html.toml")).unwrap();
+    assert_eq!(html.name, "rails-html");
+    assert_eq!(html.requests.rate_per_s, 8.0);
+    assert_eq!(html.cache.lookups_per_request, 6.0);
+    // Not set in rails-html: rails-api's.
+    assert_eq!(html.gc, api.gc);
+    assert_eq!(html.requests.io_fraction, api.requests.io_fraction);
+    assert_eq!(html.mix.struct_weight, api.mix.struct_weight);
+
+    let tmp = std::env::temp_dir().join(format!("lh-extends-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let missing = tmp.join("child.toml");
+    std::fs::write(&missing, "extends = \"nope\"\nname = \"child\"\n").unwrap();
+    let msg = Profile::load(&missing).unwrap_err().to_string();
+    assert!(msg.contains("nope.toml"), "{msg}");
+    let a = tmp.join("a.toml");
+    std::fs::write(&a, "extends = \"b\"\n").unwrap();
+    std::fs::write(tmp.join("b.toml"), "extends = \"a\"\n").unwrap();
+    let msg = Profile::load(&a).unwrap_err().to_string();
+    assert!(msg.contains("loop"), "{msg}");
+    let _ = std::fs::remove_dir_all(&tmp);
 }
