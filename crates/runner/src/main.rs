@@ -1,6 +1,7 @@
-//! `runner`: replays a workload against allocators under test, one child process each, and
-//! writes a run directory (see `docs/results-format.md`). This file is the one exit point:
-//! it prints the error chain to stderr and picks the exit code.
+//! `runner`: replays a workload or a recorded trace against allocators under test, one child
+//! process each, and writes a run directory (see `docs/results-format.md`); records traces of
+//! real programs and describes traces (see `docs/trace-format.md`). This file is the one exit
+//! point: it prints the error chain to stderr and picks the exit code.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,15 +13,17 @@ use clap::Parser;
 use runner::alloc_spec::{AllocEnv, AllocSpec};
 use runner::harness_heap::HarnessHeap;
 use runner::summary::Status;
-use runner::{child, cli, protocol, results, run};
+use runner::{child, cli, protocol, record, results, run, trace_stats};
 
 /// The runner's own allocations (parent and children) never go through an allocator under
 /// test: see `harness_heap`.
 #[global_allocator]
 static HARNESS_HEAP: HarnessHeap = HarnessHeap::new();
 
-/// Exit codes: 0 all allocators ran; 1 error; 2 bad usage (clap); 3 an allocator crashed or
-/// failed (the run directory is complete otherwise); 130 interrupted.
+/// Exit codes: 0 all allocators ran; 1 error (for `stats`: the trace is damaged, the figures
+/// cover its intact part); 2 bad usage (clap); 3 an allocator crashed or failed, or the trace is
+/// damaged and was replayed up to the damage (the run directory is complete otherwise);
+/// 130 interrupted.
 const EXIT_ERROR: u8 = 1;
 const EXIT_ALLOCATOR_FAILED: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 130;
@@ -61,19 +64,39 @@ fn parent_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(e.exit_code() as u8));
         }
     };
-    let cli = parsed.run;
+    match parsed.command {
+        None => synthetic_main(parsed.run, args),
+        Some(cli::Command::Record(a)) => record_main(&a),
+        Some(cli::Command::Replay(a)) => replay_main(a, args),
+        Some(cli::Command::Stats(a)) => stats_main(&a),
+    }
+}
+
+/// Installs the Ctrl-C handler: the first press sets the returned flag (and prints `note`),
+/// the second exits at once.
+fn on_ctrl_c(note: &'static str) -> anyhow::Result<Arc<AtomicBool>> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    let presses = AtomicUsize::new(0);
+    ctrlc::set_handler(move || {
+        if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+            flag.store(true, Ordering::SeqCst);
+            eprintln!("\ninterrupted: {note} (Ctrl-C again to abandon)");
+        } else {
+            std::process::exit(EXIT_INTERRUPTED.into());
+        }
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(interrupted)
+}
+
+fn synthetic_main(cli: cli::RunArgs, args: Vec<String>) -> anyhow::Result<ExitCode> {
     if !(cli.hours > 0.0 && cli.hours <= 10_000.0) {
         anyhow::bail!(
             "--hours {} is out of range: give simulated hours in (0, 10000]",
             cli.hours
         );
     }
-    let allocators = AllocSpec::parse_list(&cli.alloc)?;
-    let alloc_env = cli
-        .alloc_env
-        .iter()
-        .map(|s| AllocEnv::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
     let repo = run::repo_dir();
     let profile_path = workload::Profile::resolve(&cli.workload, &repo.join("workloads"))?;
     let mut profile = workload::Profile::load(&profile_path)?;
@@ -84,65 +107,111 @@ fn parent_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
         profile.process.gvl = false;
     }
     profile.validate(&profile_path)?;
-    let out_dir = cli
+    let describe = format!(
+        "{} for {} simulated hours at speed {} (seed {})",
+        profile.name,
+        cli.hours,
+        speed_text(cli.speed),
+        cli.seed
+    );
+    let source = run::RunSource::Profile {
+        profile: Box::new(profile),
+        path: profile_path,
+        seed: cli.seed,
+        hours: cli.hours,
+    };
+    execute(
+        &cli.alloc,
+        cli.speed,
+        &cli.output,
+        source,
+        describe,
+        args,
+        repo,
+    )
+}
+
+fn speed_text(s: run::SpeedArg) -> String {
+    match s {
+        run::SpeedArg::Fixed(s) => s.to_string(),
+        run::SpeedArg::Max => "max".into(),
+        run::SpeedArg::Auto => "auto".into(),
+    }
+}
+
+/// `runner replay`: a run whose source is a trace file.
+fn replay_main(a: cli::ReplayArgs, args: Vec<String>) -> anyhow::Result<ExitCode> {
+    let file = std::fs::File::open(&a.trace).with_context(|| {
+        format!(
+            "cannot open the trace {} (give a file written by `runner record`)",
+            a.trace.display()
+        )
+    })?;
+    let reader = workload::trace::TraceReader::new(std::io::BufReader::new(file))
+        .with_context(|| format!("trace {}", a.trace.display()))?;
+    let meta = reader.header().meta.clone();
+    let describe = format!(
+        "trace {} ({} events, {} threads) at speed {}",
+        a.trace.display(),
+        meta.events.map_or_else(|| "?".into(), |e| e.to_string()),
+        meta.threads + 1,
+        speed_text(a.speed)
+    );
+    let source = run::RunSource::Trace {
+        path: a.trace.clone(),
+        meta,
+    };
+    let repo = run::repo_dir();
+    execute(&a.alloc, a.speed, &a.output, source, describe, args, repo)
+}
+
+/// Runs `source` under each allocator of `alloc`, draws the report, picks the exit code.
+fn execute(
+    alloc: &str,
+    speed: run::SpeedArg,
+    output: &cli::OutputArgs,
+    source: run::RunSource,
+    describe: String,
+    args: Vec<String>,
+    repo: std::path::PathBuf,
+) -> anyhow::Result<ExitCode> {
+    let allocators = AllocSpec::parse_list(alloc)?;
+    let alloc_env = output
+        .alloc_env
+        .iter()
+        .map(|s| AllocEnv::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let out_dir = output
         .out
         .clone()
-        .unwrap_or_else(|| results::default_run_dir(&repo, &profile.name));
-
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        let presses = AtomicUsize::new(0);
-        ctrlc::set_handler(move || {
-            if presses.fetch_add(1, Ordering::SeqCst) == 0 {
-                flag.store(true, Ordering::SeqCst);
-                eprintln!("\ninterrupted: finishing the current allocator's samples and writing results (Ctrl-C again to abandon)");
-            } else {
-                std::process::exit(EXIT_INTERRUPTED.into());
-            }
-        })
-        .context("installing the Ctrl-C handler")?;
-    }
-
-    if !cli.quiet {
+        .unwrap_or_else(|| results::default_run_dir(&repo, &source.name()));
+    let interrupted = on_ctrl_c("finishing the current allocator's samples and writing results")?;
+    if !output.quiet {
         eprintln!(
-            "run: {} for {} simulated hours at speed {} (seed {}), {} allocator(s) -> {}",
-            profile.name,
-            cli.hours,
-            match cli.speed {
-                run::SpeedArg::Fixed(s) => s.to_string(),
-                run::SpeedArg::Max => "max".into(),
-                run::SpeedArg::Auto => "auto".into(),
-            },
-            cli.seed,
+            "run: {describe}, {} allocator(s) -> {}",
             allocators.len(),
             out_dir.display()
         );
     }
     let plan = run::RunPlan {
         allocators,
-        source: run::RunSource::Profile {
-            profile: Box::new(profile),
-            path: profile_path,
-            seed: cli.seed,
-            hours: cli.hours,
-        },
-        speed: cli.speed,
+        source,
+        speed,
         alloc_env,
-        alloc_env_given: cli.alloc_env.clone(),
+        alloc_env_given: output.alloc_env.clone(),
         out_dir: out_dir.clone(),
         command: args,
         repo_dir: repo,
-        quiet: cli.quiet,
+        quiet: output.quiet,
     };
     let summary = run::run(&plan, &interrupted)?;
-    if !cli.no_report {
+    if !output.no_report {
         match report::generate(&out_dir, &report::Options::default()) {
             Ok(paths) => {
                 for w in &paths.warnings {
                     eprintln!("report: {w}");
                 }
-                if !cli.quiet {
+                if !output.quiet {
                     eprintln!("report: {}", paths.index_html.display());
                 }
             }
@@ -165,4 +234,35 @@ fn parent_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_ALLOCATOR_FAILED));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `runner record`.
+fn record_main(a: &cli::RecordArgs) -> anyhow::Result<ExitCode> {
+    // The program gets the terminal's Ctrl-C too; we wait for it to end, then convert.
+    let _ = on_ctrl_c("waiting for the program to end, then converting what it recorded")?;
+    let r = record::record(a, &run::repo_dir())?;
+    if !a.quiet {
+        eprintln!("{}", record::summary(&r.trace, &r.report));
+        for (path, c) in &r.children {
+            eprintln!("child process: {}", record::summary(path, c));
+        }
+    }
+    if let Some(how) = &r.program_failed {
+        eprintln!("warning: the program ended with {how}; the trace holds what it did until then");
+    }
+    println!("{}", r.trace.display());
+    for (path, _) in &r.children {
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `runner stats`.
+fn stats_main(a: &cli::StatsArgs) -> anyhow::Result<ExitCode> {
+    let damaged = trace_stats::main(a)?;
+    Ok(if damaged {
+        ExitCode::from(EXIT_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
