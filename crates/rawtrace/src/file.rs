@@ -258,6 +258,101 @@ impl Iterator for Records<'_> {
     }
 }
 
+/// Writes raw files in memory, as the tracer lays them out (for tests and tools that need a
+/// recording without running a program).
+#[derive(Clone, Debug)]
+pub struct RawFileBuilder {
+    bytes: Vec<u8>,
+    /// Per thread: (next chunk seq, offset of the open chunk, its encoder, write position).
+    open: Vec<Option<(u32, usize, crate::record::Encoder, usize)>>,
+}
+
+impl RawFileBuilder {
+    /// A file of process `pid` whose tracing started at `start_mono_ns`.
+    pub fn new(pid: u32, start_mono_ns: u64, cmdline: &[&str]) -> RawFileBuilder {
+        let mut f = vec![0u8; HEADER_LEN];
+        f[..8].copy_from_slice(&layout::FILE_MAGIC);
+        let put32 =
+            |f: &mut Vec<u8>, at: usize, v: u32| f[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+        put32(&mut f, off::F_VERSION, layout::FILE_VERSION);
+        put32(&mut f, off::F_PID, pid);
+        f[off::F_START_MONO..off::F_START_MONO + 8].copy_from_slice(&start_mono_ns.to_ne_bytes());
+        let mut cmd = Vec::new();
+        for a in cmdline {
+            cmd.extend_from_slice(a.as_bytes());
+            cmd.push(0);
+        }
+        cmd.truncate(layout::MAX_CMDLINE);
+        put32(&mut f, off::F_CMDLINE_LEN, cmd.len() as u32);
+        f[off::F_LEN..off::F_LEN + cmd.len()].copy_from_slice(&cmd);
+        RawFileBuilder {
+            bytes: f,
+            open: Vec::new(),
+        }
+    }
+
+    /// Appends `r` to `thread`'s stream, opening a chunk (of `chunk_len(seq)` bytes, named
+    /// `name`) when the thread has none or its chunk is full.
+    pub fn push(&mut self, thread: u32, name: &str, r: &RawRecord) -> &mut Self {
+        let t = thread as usize;
+        if self.open.len() <= t {
+            self.open.resize(t + 1, None);
+        }
+        let full = match &self.open[t] {
+            Some((_, at, _, pos)) => {
+                let len = u32_at(&self.bytes, at + off::C_LEN) as usize;
+                pos + crate::record::MAX_RECORD > at + len
+            }
+            None => true,
+        };
+        if full {
+            let seq = self.open[t].as_ref().map_or(0, |o| o.0);
+            let at = self.bytes.len();
+            let len = layout::chunk_len(seq) as usize;
+            self.bytes.resize(at + len, 0);
+            let b = &mut self.bytes;
+            b[at + off::C_MAGIC..at + off::C_MAGIC + 4].copy_from_slice(&CHUNK_MAGIC.to_ne_bytes());
+            b[at + off::C_THREAD..at + off::C_THREAD + 4].copy_from_slice(&thread.to_ne_bytes());
+            b[at + off::C_TID..at + off::C_TID + 4].copy_from_slice(&(1000 + thread).to_ne_bytes());
+            b[at + off::C_SEQ..at + off::C_SEQ + 4].copy_from_slice(&seq.to_ne_bytes());
+            b[at + off::C_LEN..at + off::C_LEN + 4].copy_from_slice(&(len as u32).to_ne_bytes());
+            b[at + off::C_BASE_TIME..at + off::C_BASE_TIME + 8]
+                .copy_from_slice(&r.time.to_ne_bytes());
+            let n = name.len().min(15);
+            b[at + off::C_NAME..at + off::C_NAME + n].copy_from_slice(&name.as_bytes()[..n]);
+            self.open[t] = Some((
+                seq + 1,
+                at,
+                crate::record::Encoder::new(r.time),
+                at + CHUNK_HEADER_LEN,
+            ));
+            let threads = self.open.iter().flatten().count() as u32;
+            let cur = u32_at(&self.bytes, off::F_THREADS).max(threads);
+            self.bytes[off::F_THREADS..off::F_THREADS + 4].copy_from_slice(&cur.to_ne_bytes());
+        }
+        if let Some((_, _, enc, pos)) = self.open[t].as_mut() {
+            let mut buf = [0u8; crate::record::MAX_RECORD];
+            let n = enc.encode(r, &mut buf);
+            self.bytes[*pos..*pos + n].copy_from_slice(&buf[..n]);
+            *pos += n;
+        }
+        self
+    }
+
+    /// Marks the process as having exited normally at `end_mono_ns`.
+    pub fn exited(&mut self, end_mono_ns: u64) -> &mut Self {
+        let f = u32_at(&self.bytes, off::F_FLAGS) | layout::FLAG_EXITED;
+        self.bytes[off::F_FLAGS..off::F_FLAGS + 4].copy_from_slice(&f.to_ne_bytes());
+        self.bytes[off::F_END_MONO..off::F_END_MONO + 8]
+            .copy_from_slice(&end_mono_ns.to_ne_bytes());
+        self
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,6 @@ pub mod file;
 pub mod layout;
 pub mod record;
 
-pub use file::{RawFile, RawFileError, ThreadStream};
+pub use file::{RawFile, RawFileBuilder, RawFileError, ThreadStream};
 pub use layout::{ChunkHeader, FileHeader};
 pub use record::{Decoder, Encoder, Kind, RawRecord, RecordError, MAX_RECORD};

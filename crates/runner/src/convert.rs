@@ -617,3 +617,281 @@ impl Converter {
         self.report
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rawtrace::RawFileBuilder;
+    use workload::trace::TraceReader;
+
+    fn rec(kind: Kind, time: u64, size: u64, addr: u64) -> RawRecord {
+        let mut r = RawRecord::new(kind, time);
+        r.size = size;
+        r.addr = addr;
+        r
+    }
+
+    fn realloc(t0: u64, t1: u64, old: u64, size: u64, new: u64) -> RawRecord {
+        let mut r = RawRecord::new(Kind::Realloc, t0);
+        r.end_time = t1;
+        r.old_addr = old;
+        r.size = size;
+        r.addr = new;
+        r
+    }
+
+    /// Converts the built file; returns the events (without times) and the report.
+    fn run(b: &RawFileBuilder, min_gap_ns: u64) -> (Vec<Event>, ConvertReport, TraceMeta) {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("1.lhraw");
+        std::fs::write(&raw, b.bytes()).unwrap();
+        let out = dir.path().join("t.lhtrace");
+        let opts = ConvertOptions {
+            min_gap_ns,
+            program_exit: None,
+        };
+        let report = convert(&raw, &out, TraceMeta::default(), &opts).unwrap();
+        let f = File::open(&out).unwrap();
+        let mut r = TraceReader::new(std::io::BufReader::new(f)).unwrap();
+        let meta = r.header().meta.clone();
+        let events = r.by_ref().map(|x| x.unwrap().1).collect();
+        (events, report, meta)
+    }
+
+    fn b(slot: u32, gen: u16) -> BlockRef {
+        BlockRef { slot, gen }
+    }
+
+    #[test]
+    fn a_free_comes_before_the_malloc_that_reuses_its_address_on_another_thread() {
+        let mut f = RawFileBuilder::new(1, 1_000, &["prog"]);
+        f.push(0, "main", &rec(Kind::Malloc, 1_010, 64, 0xa0));
+        // Thread 1 gets 0xa0 back at 1_030, after thread 0 freed it at 1_020; thread 0's
+        // stream is listed first but its free must come first in the trace either way.
+        f.push(1, "w", &rec(Kind::Malloc, 1_030, 32, 0xa0));
+        f.push(0, "main", &rec(Kind::Free, 1_020, 0, 0xa0));
+        f.push(1, "w", &rec(Kind::Free, 1_040, 0, 0xa0));
+        f.exited(2_000);
+        let (ev, rep, meta) = run(&f, u64::MAX);
+        assert_eq!(
+            ev,
+            vec![
+                Event::Malloc {
+                    thread: 0,
+                    block: b(0, 0),
+                    size: 64
+                },
+                Event::Free {
+                    thread: 0,
+                    block: b(0, 0),
+                    size: 64
+                },
+                Event::Malloc {
+                    thread: 1,
+                    block: b(1, 0),
+                    size: 32
+                },
+                Event::Free {
+                    thread: 1,
+                    block: b(1, 0),
+                    size: 32
+                },
+            ]
+        );
+        assert_eq!((rep.implicit_frees, rep.unknown_frees), (0, 0));
+        assert_eq!(meta.threads, 1);
+        assert_eq!(meta.events, Some(4));
+        assert_eq!(meta.origin, "recorded");
+        assert!(rep.exited);
+        assert_eq!(rep.live_bytes_at_end, 0);
+    }
+
+    #[test]
+    fn a_moving_realloc_releases_its_old_address_when_it_starts() {
+        let mut f = RawFileBuilder::new(1, 0, &["prog"]);
+        f.push(0, "a", &rec(Kind::Malloc, 10, 100, 0x100));
+        // Realloc runs 20..40 and moves 0x100 -> 0x200; thread 1 gets 0x100 at 30.
+        f.push(0, "a", &realloc(20, 40, 0x100, 5000, 0x200));
+        f.push(1, "b", &rec(Kind::Malloc, 30, 100, 0x100));
+        // realloc(NULL, n) is a malloc, realloc(p, 0) returning NULL is a free.
+        f.push(1, "b", &realloc(50, 51, 0, 7, 0x300));
+        f.push(1, "b", &realloc(60, 61, 0x300, 0, 0));
+        // A failed realloc leaves the block as it was.
+        f.push(0, "a", &realloc(70, 71, 0x200, 1 << 50, 0));
+        f.push(0, "a", &rec(Kind::Free, 80, 0, 0x200));
+        let (ev, rep, _) = run(&f, u64::MAX);
+        assert_eq!(
+            ev,
+            vec![
+                Event::Malloc {
+                    thread: 0,
+                    block: b(0, 0),
+                    size: 100
+                },
+                Event::Malloc {
+                    thread: 1,
+                    block: b(1, 0),
+                    size: 100
+                },
+                Event::Realloc {
+                    thread: 0,
+                    block: b(0, 0),
+                    old_size: 100,
+                    new_size: 5000
+                },
+                Event::Malloc {
+                    thread: 1,
+                    block: b(2, 0),
+                    size: 7
+                },
+                Event::Free {
+                    thread: 1,
+                    block: b(2, 0),
+                    size: 7
+                },
+                Event::Free {
+                    thread: 0,
+                    block: b(0, 1),
+                    size: 5000
+                },
+            ]
+        );
+        assert_eq!(rep.failed_allocations, 1);
+        assert_eq!(rep.live_bytes_at_end, 100);
+        assert_eq!(rep.live_blocks_at_end, 1);
+        assert_eq!(rep.calls, 7);
+    }
+
+    #[test]
+    fn unknown_frees_are_dropped_and_missed_frees_are_made_up() {
+        let mut f = RawFileBuilder::new(1, 0, &["prog"]);
+        f.push(0, "a", &rec(Kind::Free, 5, 0, 0xdead0));
+        f.push(0, "a", &rec(Kind::Malloc, 10, 8, 0x10));
+        // 0x10 comes back without a free in between (a free the tracer did not see).
+        f.push(0, "a", &rec(Kind::Calloc, 20, 16, 0x10));
+        let mut al = rec(Kind::PosixMemalign, 30, 100, 0x1000);
+        al.align = 4096;
+        f.push(0, "a", &al);
+        let mut small = rec(Kind::Memalign, 40, 24, 0x2000);
+        small.align = 8;
+        f.push(0, "a", &small);
+        f.push(0, "a", &rec(Kind::Malloc, 50, 1 << 40, 0)); // failed
+        let (ev, rep, _) = run(&f, u64::MAX);
+        assert_eq!(
+            ev,
+            vec![
+                Event::Malloc {
+                    thread: 0,
+                    block: b(0, 0),
+                    size: 8
+                },
+                Event::Free {
+                    thread: 0,
+                    block: b(0, 0),
+                    size: 8
+                },
+                Event::Calloc {
+                    thread: 0,
+                    block: b(0, 1),
+                    size: 16
+                },
+                Event::Aligned {
+                    thread: 0,
+                    block: b(1, 0),
+                    size: 100,
+                    align: 4096
+                },
+                Event::Malloc {
+                    thread: 0,
+                    block: b(2, 0),
+                    size: 24
+                },
+            ]
+        );
+        assert_eq!(rep.unknown_frees, 1);
+        assert_eq!(rep.implicit_frees, 1);
+        assert_eq!(rep.failed_allocations, 1);
+    }
+
+    #[test]
+    fn gaps_become_resumes_and_exits_become_thread_ends() {
+        let start = 1_000_000;
+        let mut f = RawFileBuilder::new(1, start, &["prog"]);
+        f.push(0, "a", &rec(Kind::Malloc, start + 10, 8, 0x10));
+        f.push(0, "a", &rec(Kind::Free, start + 50, 0, 0x10));
+        // 2 ms later: a Resume at the recording's time.
+        f.push(0, "a", &rec(Kind::Malloc, start + 2_000_050, 8, 0x10));
+        // Thread 1 starts 5 ms in: its first event gets a Resume too.
+        f.push(1, "b", &rec(Kind::Malloc, start + 5_000_000, 8, 0x20));
+        f.push(1, "b", &RawRecord::new(Kind::ThreadEnd, start + 5_000_100));
+        // A thread whose only record is its end makes no event.
+        f.push(2, "c", &RawRecord::new(Kind::ThreadEnd, start + 6_000_000));
+        let (ev, rep, meta) = run(&f, 100_000);
+        assert_eq!(
+            ev,
+            vec![
+                Event::Malloc {
+                    thread: 0,
+                    block: b(0, 0),
+                    size: 8
+                },
+                Event::Free {
+                    thread: 0,
+                    block: b(0, 0),
+                    size: 8
+                },
+                Event::Resume {
+                    thread: 0,
+                    at_ns: 2_000_050
+                },
+                Event::Malloc {
+                    thread: 0,
+                    block: b(0, 1),
+                    size: 8
+                },
+                Event::Resume {
+                    thread: 1,
+                    at_ns: 5_000_000
+                },
+                Event::Malloc {
+                    thread: 1,
+                    block: b(1, 0),
+                    size: 8
+                },
+                Event::ThreadEnd { thread: 1 },
+            ]
+        );
+        assert_eq!((rep.resumes, rep.thread_ends), (2, 1));
+        assert!(rep.threads[1].ended && !rep.threads[0].ended);
+        assert_eq!(rep.threads[1].name, "b");
+        assert_eq!(meta.threads, 1, "thread c made no event");
+        assert!(!rep.exited);
+        let recorded = meta.recording.unwrap();
+        assert_eq!(recorded["threads"][1]["name"], "b");
+    }
+
+    #[test]
+    fn slots_are_reused_by_the_thread_that_freed_them() {
+        let mut s = Slots::default();
+        let a = s.take(0);
+        let c = s.take(1);
+        assert_eq!((a, c), (b(0, 0), b(1, 0)));
+        // Thread 1 frees thread 0's block: thread 1 reuses that slot next, at the next
+        // generation; thread 0 gets a fresh one.
+        s.give_back(1, a);
+        assert_eq!(s.take(0), b(2, 0));
+        assert_eq!(s.take(1), b(0, 1));
+        // A thread holding too many freed slots passes the oldest to the shared pool.
+        let many: Vec<BlockRef> = (0..OWN_FREE_SLOTS + 1).map(|_| s.take(3)).collect();
+        for x in &many {
+            s.give_back(3, *x);
+        }
+        assert_eq!(
+            s.take(4),
+            BlockRef {
+                slot: many[0].slot,
+                gen: 1
+            }
+        );
+    }
+}
