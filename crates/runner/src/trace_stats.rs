@@ -389,7 +389,7 @@ pub fn compute(path: &Path, top: usize) -> anyhow::Result<TraceStats> {
         .zip(growth)
         .map(|((_, l), n)| (l.to_string(), n))
         .collect();
-    biggest.sort_by(|a, b| b.size.cmp(&a.size));
+    biggest.sort_by_key(|b| std::cmp::Reverse(b.size));
     s.biggest = biggest;
     Ok(s)
 }

@@ -7,7 +7,7 @@
 //! | `LONGHAUL_TRACE_CHILDREN` | `1`: forked children and programs started from this one are traced too, each into its own file; otherwise only the first process is |
 //! | `LONGHAUL_TRACE_PARENT` | pid of the process that started the traced program (`runner record`): a process whose parent is not this pid is a descendant |
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 /// Longest folder path accepted (with room for `/<pid>.lhraw` and a NUL).
 pub const MAX_DIR: usize = 3800;
@@ -18,8 +18,6 @@ pub struct Config {
     pub children: bool,
 }
 
-/// Whether forked children are traced (read by the fork handler).
-pub static CHILDREN: AtomicBool = AtomicBool::new(false);
 /// The pid given in `LONGHAUL_TRACE_PARENT`, 0 if none.
 pub static PARENT: AtomicU32 = AtomicU32::new(0);
 
@@ -39,7 +37,6 @@ impl Config {
             children: crate::sys::getenv(c"LONGHAUL_TRACE_CHILDREN") == Some(b"1"),
         };
         c.dir[..dir.len()].copy_from_slice(dir);
-        CHILDREN.store(c.children, Ordering::Relaxed);
         if let Some(p) = crate::sys::getenv(c"LONGHAUL_TRACE_PARENT").and_then(parse_u32) {
             PARENT.store(p, Ordering::Relaxed);
         }

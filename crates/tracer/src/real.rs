@@ -72,7 +72,7 @@ fn resolve() -> Option<&'static Real> {
         }
         p
     };
-    // SAFETY (all transmutes below): each pointer is the address of the C function of that
+    // SAFETY: (all transmutes below) each pointer is the address of the C function of that
     // name, whose C signature is the one of the target type; a non-zero usize from dlsym.
     let real = unsafe {
         Real {

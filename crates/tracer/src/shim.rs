@@ -154,8 +154,8 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
     };
     // SAFETY: forwarded contract.
     let rc = unsafe { f(out, align, size) };
-    // SAFETY: on success the real function wrote `*out`.
     let p = if rc == 0 {
+        // SAFETY: on success the real function wrote `*out`.
         unsafe { *out }
     } else {
         core::ptr::null_mut()
