@@ -5,8 +5,11 @@
 # pattern that fragments a malloc heap (see /work/shared/rails-model.md, "The effect the model
 # must reproduce").
 #
-# Arguments: seconds (default 20), threads (default 5), cache entries (default 20000).
-seconds = (ARGV[0] || 20).to_f
+# Arguments: seconds (default 20) or `N/thread` (a fixed number of requests per thread, for
+# timing), threads (default 5), cache entries (default 20000).
+limit = ARGV[0] || "20"
+per_thread = limit.end_with?("/thread") ? limit.to_i : nil
+seconds = per_thread ? Float::INFINITY : limit.to_f
 threads = (ARGV[1] || 5).to_i
 cache_max = (ARGV[2] || 20_000).to_i
 
@@ -17,7 +20,7 @@ workers = threads.times.map do |t|
   Thread.new do
     rng = Random.new(t + 1)
     served = 0
-    while Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+    while per_thread ? served < per_thread : Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
       # One request: a body built by appending (realloc growth), rows, a hash.
       body = +""
       rows = []
