@@ -145,18 +145,23 @@ pub fn record(args: &RecordArgs, repo: &Path) -> anyhow::Result<Recorded> {
     let report = convert(&root_raw, &out, meta.clone(), &opts)?;
     let mut children = Vec::new();
     if args.children {
-        let mut others: Vec<(u32, PathBuf)> = std::fs::read_dir(&raw_dir)
+        // Other processes: `<pid>.lhraw`, and `<pid>.<k>.lhraw` for program images a process
+        // replaced by `exec`.
+        let root_name = format!("{pid}.lhraw");
+        let mut others: Vec<(String, PathBuf)> = std::fs::read_dir(&raw_dir)
             .with_context(|| format!("reading {}", raw_dir.display()))?
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let p = e.path();
-                let n: u32 = p.file_stem()?.to_str()?.parse().ok()?;
-                (n != pid && p.extension()? == "lhraw").then_some((n, p))
+                let name = p.file_name()?.to_str()?;
+                let stem = name.strip_suffix(".lhraw")?.to_string();
+                (name != root_name).then_some((stem, p))
             })
             .collect();
         others.sort();
-        for (child_pid, raw) in others {
-            let path = beside(&out, &format!("{child_pid}.lhtrace"));
+        for (child, raw) in others {
+            let child_pid = child.clone();
+            let path = beside(&out, &format!("{child}.lhtrace"));
             let opts = ConvertOptions {
                 program_exit: None,
                 ..opts.clone()

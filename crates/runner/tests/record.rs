@@ -295,6 +295,20 @@ fn a_forked_child_gets_a_trace_of_its_own_or_none() {
     assert_eq!(meta.recording.unwrap()["exited"], true);
 }
 
+#[test]
+fn a_program_that_execs_is_traced_as_the_program_it_becomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = cc(dir.path(), "fork", FORK_C);
+    // The shell execs the program in the same process (as `bundle exec` does).
+    let out = dir.path().join("exec.lhtrace");
+    let line = format!("exec {}", exe.display());
+    record(&out, &[], &["sh", "-c", &line]);
+    let (meta, ev) = read_trace(&out);
+    assert_eq!(sizes_in(&ev, 41_000, 41_030), 30, "the program after exec");
+    assert_eq!(sizes_in(&ev, 43_000, 43_010), 10);
+    assert_eq!(meta.recording.unwrap()["exited"], true);
+}
+
 const DIES_C: &str = r#"
 #include <signal.h>
 #include <stdlib.h>

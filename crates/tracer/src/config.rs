@@ -43,32 +43,42 @@ impl Config {
         Some(c)
     }
 
-    /// Writes `<dir>/<pid>.lhraw\0` into `out`; returns its length with the NUL.
-    pub fn raw_path(&self, pid: u32, out: &mut [u8; MAX_DIR]) -> usize {
+    /// Writes `<dir>/<pid>.lhraw\0` (or `<dir>/<pid>.<image>.lhraw\0` for an earlier program
+    /// image of the same process, see `output::open`) into `out`; returns its length with the
+    /// NUL.
+    pub fn raw_path(&self, pid: u32, image: Option<u32>, out: &mut [u8; MAX_DIR]) -> usize {
         out[..self.dir_len].copy_from_slice(&self.dir[..self.dir_len]);
         let mut at = self.dir_len;
         out[at] = b'/';
         at += 1;
-        let mut digits = [0u8; 10];
-        let mut n = pid;
-        let mut k = 0;
-        loop {
-            digits[k] = b'0' + (n % 10) as u8;
-            k += 1;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for d in digits[..k].iter().rev() {
-            out[at] = *d;
+        put_decimal(out, &mut at, pid);
+        if let Some(i) = image {
+            out[at] = b'.';
             at += 1;
+            put_decimal(out, &mut at, i);
         }
         for &b in b".lhraw\0" {
             out[at] = b;
             at += 1;
         }
         at
+    }
+}
+
+fn put_decimal(out: &mut [u8], at: &mut usize, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut k = 0;
+    loop {
+        digits[k] = b'0' + (n % 10) as u8;
+        k += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for d in digits[..k].iter().rev() {
+        out[*at] = *d;
+        *at += 1;
     }
 }
 
@@ -99,10 +109,12 @@ mod tests {
         };
         c.dir[..4].copy_from_slice(b"/tmp");
         let mut out = [0u8; MAX_DIR];
-        let n = c.raw_path(40213, &mut out);
+        let n = c.raw_path(40213, None, &mut out);
         assert_eq!(&out[..n], b"/tmp/40213.lhraw\0");
-        let n = c.raw_path(0, &mut out);
+        let n = c.raw_path(0, None, &mut out);
         assert_eq!(&out[..n], b"/tmp/0.lhraw\0");
+        let n = c.raw_path(7, Some(12), &mut out);
+        assert_eq!(&out[..n], b"/tmp/7.12.lhraw\0");
         assert_eq!(parse_u32(b"123"), Some(123));
         assert_eq!(parse_u32(b"12a"), None);
         assert_eq!(parse_u32(b""), None);

@@ -80,8 +80,22 @@ pub fn start() {
 /// on stderr) if it cannot.
 fn open(cfg: &Config, pid: u32, forked_from: u32) -> bool {
     let mut path = [0u8; MAX_DIR];
-    let n = cfg.raw_path(pid, &mut path);
-    let Some(fd) = sys::create(&path[..n]) else {
+    let n = cfg.raw_path(pid, None, &mut path);
+    let mut fd = sys::create(&path[..n]);
+    if fd.is_none() && sys::exists(&path[..n]) {
+        // This process `exec`ed (`bundle exec`, `sh -c 'exec ...'`): the earlier program
+        // image's file moves to `<pid>.<k>.lhraw`, and `<pid>.lhraw` is the program running now.
+        let mut older = [0u8; MAX_DIR];
+        for k in 1..1000 {
+            let m = cfg.raw_path(pid, Some(k), &mut older);
+            if !sys::exists(&older[..m]) {
+                sys::rename(&path[..n], &older[..m]);
+                break;
+            }
+        }
+        fd = sys::create(&path[..n]);
+    }
+    let Some(fd) = fd else {
         sys::say(b"longhaul tracer: cannot create the raw file in LONGHAUL_TRACE_DIR (missing folder, no permission, or the file exists); not tracing this process\n");
         return false;
     };

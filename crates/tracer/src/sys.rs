@@ -100,6 +100,22 @@ pub fn create(path: &[u8]) -> Option<i32> {
     (fd >= 0).then_some(fd)
 }
 
+/// Whether `path` (NUL-terminated) exists.
+pub fn exists(path: &[u8]) -> bool {
+    path.last() == Some(&0)
+        // SAFETY: `path` is NUL-terminated (checked first).
+        && unsafe { libc::access(path.as_ptr() as *const c_char, libc::F_OK) } == 0
+}
+
+/// Renames `from` to `to` (both NUL-terminated); false if either is not terminated or the
+/// rename fails.
+pub fn rename(from: &[u8], to: &[u8]) -> bool {
+    from.last() == Some(&0)
+        && to.last() == Some(&0)
+        // SAFETY: both paths are NUL-terminated (checked first).
+        && unsafe { libc::rename(from.as_ptr() as *const c_char, to.as_ptr() as *const c_char) } == 0
+}
+
 pub fn close(fd: i32) {
     // SAFETY: closing a descriptor we opened; at worst EBADF.
     unsafe { libc::close(fd) };
