@@ -86,21 +86,27 @@ def main():
             ap.error(f"{name}: {LIBS[name]} is missing (apt-get install libjemalloc2 libmimalloc2.0; cargo build --release -p lhalloc-preload)")
     with open("/proc/loadavg") as f:
         print(f"load before: {f.read().strip()}")
-    rows, steady = [], {}
+    rows, steady, peak = [], {}, {}
     for run in range(a.runs):
         for name in allocs:  # interleaved, so drifting load hits every allocator alike
             s, mx, wall, samples = run_once(name, command, a.interval)
             steady.setdefault(name, []).append(s)
+            peak.setdefault(name, []).append(mx)
             print(f"run {run + 1} {name:<9} steady RSS {s / 2**20:8.1f} MiB  max {mx / 2**20:8.1f} MiB  wall {wall:6.2f} s  samples {len(samples)}")
             rows += [(name, run + 1, t, r) for t, r in samples]
     with open("/proc/loadavg") as f:
         print(f"load after: {f.read().strip()}")
-    base = statistics.median(steady["glibc"]) if "glibc" in steady else None
-    print(f"\n{'allocator':<9} {'steady RSS (median of runs)':>28} {'vs glibc':>9}")
+    # Medians over runs. A program that is still growing when it ends has no steady state:
+    # compare its max RSS then (a replay's samples are 10 trace-seconds apart, so a short
+    # replay's steady RSS is about its RSS at the end).
+    print(f"\n{'allocator':<9} {'steady RSS':>12} {'vs glibc':>9} {'max RSS':>12} {'vs glibc':>9}   (medians of {a.runs} runs)")
     for name in allocs:
-        m = statistics.median(steady[name])
-        ratio = f"{m / base:9.3f}" if base else "        -"
-        print(f"{name:<9} {m / 2**20:24.1f} MiB {ratio}")
+        cols = []
+        for d in (steady, peak):
+            m = statistics.median(d[name])
+            base = statistics.median(d["glibc"]) if "glibc" in d else None
+            cols.append(f"{m / 2**20:8.1f} MiB {m / base:9.3f}" if base else f"{m / 2**20:8.1f} MiB         -")
+        print(f"{name:<9} {cols[0]} {cols[1]}")
     if a.csv:
         with open(a.csv, "w", newline="") as f:
             w = csv.writer(f)
