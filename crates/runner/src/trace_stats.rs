@@ -616,7 +616,11 @@ pub fn print(s: &TraceStats, out: &mut impl Write) -> std::io::Result<()> {
 pub fn main(a: &StatsArgs) -> anyhow::Result<bool> {
     let s = compute(&a.trace, a.top)?;
     let mut out = std::io::stdout().lock();
-    print(&s, &mut out).context("writing to stdout")?;
+    match print(&s, &mut out) {
+        // A reader that stopped early (`runner stats t | head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(s.error.is_some()),
+        r => r.context("writing to stdout")?,
+    }
     if !a.no_charts {
         let dir = a
             .out
