@@ -1,19 +1,48 @@
-//! The command line: what a user can ask of the runner.
+//! The command line: what a user can ask of the runner. Without a subcommand the runner makes a
+//! synthetic run (`runner --alloc ours --hours 2`); `record`, `replay` and `stats` work on
+//! traces of real programs; `live` runs a real server under load.
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::run::SpeedArg;
 
-/// Replays a Rails-like workload against allocators under test, one child process each, and
-/// records RSS over simulated time, CPU and page-fault costs and request latency into a run
-/// directory.
+/// Replays a Rails-like workload (or a trace recorded from a real program) against allocators
+/// under test, one child process each, and records RSS over time, CPU and page-fault costs and
+/// request latency into a run directory.
 #[derive(Debug, Parser)]
-#[command(name = "runner", version, about, long_about = None)]
+#[command(
+    name = "runner",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Without a subcommand: a synthetic run with the options above \
+        (e.g. `runner --alloc ours --hours 2`).\n\
+        Real programs: `runner record -- ruby app.rb`, then `runner stats <trace>` and \
+        `runner replay <trace> --alloc glibc,jemalloc`. Real servers: \
+        `runner live --duration 10m -- workloads/rails-app/serve`."
+)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// Commands on traces of real programs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a program under the tracer (LD_PRELOAD) and convert its malloc calls into a trace.
+    Record(RecordArgs),
+    /// Replay a trace against allocators under test, as a synthetic run is replayed.
+    Replay(ReplayArgs),
+    /// Describe a trace: sizes, lifetimes, reallocs, threads, live bytes over time.
+    Stats(StatsArgs),
+    /// Start a real server under each allocator, drive HTTP load from a mix, sample its memory.
+    Live(LiveArgs),
 }
 
 /// Options of a synthetic run.
@@ -46,6 +75,17 @@ pub struct RunArgs {
     #[arg(long, default_value = "60")]
     pub speed: SpeedArg,
 
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// Turn the GVL off (one Ruby thread at a time is the default for MRI profiles).
+    #[arg(long)]
+    pub no_gvl: bool,
+}
+
+/// Allocator settings and output options shared by synthetic runs and replays.
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
     /// An allocator setting for the children, `NAME=VALUE` for all allocators or
     /// `ALLOC:NAME=VALUE` for one (e.g. `glibc:MALLOC_ARENA_MAX=4`); repeatable. Every other
     /// allocator variable of your environment (MALLOC_*, GLIBC_TUNABLES, MIMALLOC_*,
@@ -53,13 +93,9 @@ pub struct RunArgs {
     #[arg(long = "alloc-env", value_name = "[ALLOC:]NAME=VALUE")]
     pub alloc_env: Vec<String>,
 
-    /// Run directory (default: results/runs/<timestamp>-<workload>/).
+    /// Run directory (default: results/runs/<timestamp>-<workload or trace name>/).
     #[arg(long)]
     pub out: Option<PathBuf>,
-
-    /// Turn the GVL off (one Ruby thread at a time is the default for MRI profiles).
-    #[arg(long)]
-    pub no_gvl: bool,
 
     /// Do not draw charts and pages at the end of the run.
     #[arg(long)]
@@ -70,11 +106,90 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// `runner record`.
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
+    /// The trace to write (default: results/traces/<timestamp>-<program>.lhtrace).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// Also trace processes the program forks or starts, each into a trace of its own
+    /// (<out>.<pid>.lhtrace); by default only the program itself is traced.
+    #[arg(long)]
+    pub children: bool,
+
+    /// A thread quiet for longer than this many microseconds gets a `Resume` event (a timed
+    /// wait in the replay); shorter gaps are replayed back to back.
+    #[arg(long, default_value_t = 100)]
+    pub min_gap_us: u64,
+
+    /// Keep the tracer's raw files (<out>.raw/) after converting them.
+    #[arg(long)]
+    pub keep_raw: bool,
+
+    /// The tracer library (default: liblonghaul_tracer.so next to this runner, as
+    /// `cargo build --release` puts it).
+    #[arg(long, value_name = "PATH")]
+    pub tracer: Option<PathBuf>,
+
+    /// No progress or summary lines (the trace's path is still printed on stdout).
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// The program and its arguments, after `--`.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+/// `runner replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The trace file (written by `runner record` or the trace writer).
+    pub trace: PathBuf,
+
+    /// Comma list of allocators under test: glibc, glibc-arena2, jemalloc, mimalloc, ours,
+    /// preload:PATH, or all.
+    #[arg(long, default_value = "glibc,jemalloc,mimalloc,ours")]
+    pub alloc: String,
+
+    /// Recorded seconds per real second: 1 keeps the recording's timing (idle gaps are real
+    /// sleeps and purge timers see real time); `max` replays without sleeping, as fast as
+    /// possible (memory only; purge timers then see compressed time).
+    #[arg(long, default_value = "1")]
+    pub speed: SpeedArg,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `runner stats`.
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {
+    /// The trace file.
+    pub trace: PathBuf,
+
+    /// Folder for the charts and stats.json (default: <trace without extension>.stats/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// How many of the biggest allocations to list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+
+    /// Text only: no chart files.
+    #[arg(long)]
+    pub no_charts: bool,
+}
+
 /// `runner live`: starts a real server under each allocator in turn, drives HTTP load from a
 /// mix for a duration, samples its memory every second, stops it, and writes a run directory.
-#[derive(Debug, Parser)]
-#[command(name = "runner live", version, long_about = None)]
-pub struct LiveCli {
+#[derive(Debug, clap::Args)]
+pub struct LiveArgs {
     /// Comma list of allocators: glibc, glibc-arena2, jemalloc (Debian's libjemalloc2),
     /// mimalloc (Debian's libmimalloc2.0), ours (target/release/liblhalloc_preload.so),
     /// preload:PATH, or all.

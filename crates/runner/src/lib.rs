@@ -2,7 +2,8 @@
 //! tests can drive the replay engine directly. The binary (`main.rs`) is the only exit point.
 //!
 //! Layers, each using only those below it:
-//! - `cli`, `run` (parent) and `child` (child);
+//! - `cli`, `run` (parent), `record` and `trace_stats` (trace commands) and `child` (child);
+//! - `convert` (raw records -> trace);
 //! - `replay`, `sampler`, `results`, `summary`;
 //! - `source`, `stream_check`, `under_test`, `latency`, `block_table`, `protocol`,
 //!   `alloc_spec`, `harness_heap`;
@@ -12,6 +13,7 @@ pub mod alloc_spec;
 pub mod block_table;
 pub mod child;
 pub mod cli;
+pub mod convert;
 pub mod harness_heap;
 pub mod http_load;
 pub mod latency;
@@ -19,6 +21,7 @@ pub mod live;
 pub mod load_mix;
 pub mod os;
 pub mod protocol;
+pub mod record;
 pub mod replay;
 pub mod results;
 pub mod run;
@@ -26,4 +29,5 @@ pub mod sampler;
 pub mod source;
 pub mod stream_check;
 pub mod summary;
+pub mod trace_stats;
 pub mod under_test;

@@ -1,6 +1,7 @@
-//! `runner`: replays a workload against allocators under test, one child process each, and
-//! writes a run directory (see `docs/results-format.md`). This file is the one exit point:
-//! it prints the error chain to stderr and picks the exit code.
+//! `runner`: replays a workload or a recorded trace against allocators under test, one child
+//! process each, and writes a run directory (see `docs/results-format.md`); records traces of
+//! real programs and describes traces (see `docs/trace-format.md`). This file is the one exit
+//! point: it prints the error chain to stderr and picks the exit code.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,25 +13,27 @@ use clap::Parser;
 use runner::alloc_spec::{AllocEnv, AllocSpec};
 use runner::harness_heap::HarnessHeap;
 use runner::summary::Status;
-use runner::{child, cli, protocol, results, run};
+use runner::{child, cli, protocol, record, results, run, trace_stats};
 
 /// The runner's own allocations (parent and children) never go through an allocator under
 /// test: see `harness_heap`.
 #[global_allocator]
 static HARNESS_HEAP: HarnessHeap = HarnessHeap::new();
 
-/// Exit codes: 0 all allocators ran; 1 error; 2 bad usage (clap); 3 an allocator crashed or
-/// failed (the run directory is complete otherwise); 130 interrupted.
+/// Exit codes: 0 all allocators ran; 1 error (for `stats`: the trace is damaged, the figures
+/// cover its intact part); 2 bad usage (clap); 3 an allocator crashed or failed, or the trace is
+/// damaged and was replayed up to the damage (the run directory is complete otherwise);
+/// 130 interrupted.
 const EXIT_ERROR: u8 = 1;
 const EXIT_ALLOCATOR_FAILED: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let result = match args.get(1).map(String::as_str) {
-        Some("__child") => child_main().map(|()| ExitCode::SUCCESS),
-        Some("live") => live_main(args),
-        _ => parent_main(args),
+    let result = if args.get(1).map(String::as_str) == Some("__child") {
+        child_main().map(|()| ExitCode::SUCCESS)
+    } else {
+        parent_main(args)
     };
     match result {
         Ok(code) => code,
@@ -52,22 +55,158 @@ fn child_main() -> anyhow::Result<()> {
     r
 }
 
-/// Installs the Ctrl-C handler: the first press asks the run to finish what it has, the second
-/// abandons it.
-fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
+fn parent_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
+    let parsed = match cli::Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            // --help and --version are not errors; clap prints both kinds itself.
+            let _ = e.print();
+            return Ok(ExitCode::from(e.exit_code() as u8));
+        }
+    };
+    match parsed.command {
+        None => synthetic_main(parsed.run, args),
+        Some(cli::Command::Record(a)) => record_main(&a),
+        Some(cli::Command::Replay(a)) => replay_main(a, args),
+        Some(cli::Command::Stats(a)) => stats_main(&a),
+        Some(cli::Command::Live(a)) => live_main(a, args),
+    }
+}
+
+/// Installs the Ctrl-C handler: the first press sets the returned flag (and prints `note`),
+/// the second exits at once.
+fn on_ctrl_c(note: &'static str) -> anyhow::Result<Arc<AtomicBool>> {
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = interrupted.clone();
     let presses = AtomicUsize::new(0);
     ctrlc::set_handler(move || {
         if presses.fetch_add(1, Ordering::SeqCst) == 0 {
             flag.store(true, Ordering::SeqCst);
-            eprintln!("\ninterrupted: finishing the current allocator's samples and writing results (Ctrl-C again to abandon)");
+            eprintln!("\ninterrupted: {note} (Ctrl-C again to abandon)");
         } else {
             std::process::exit(EXIT_INTERRUPTED.into());
         }
     })
     .context("installing the Ctrl-C handler")?;
     Ok(interrupted)
+}
+
+fn synthetic_main(cli: cli::RunArgs, args: Vec<String>) -> anyhow::Result<ExitCode> {
+    if !(cli.hours > 0.0 && cli.hours <= 10_000.0) {
+        anyhow::bail!(
+            "--hours {} is out of range: give simulated hours in (0, 10000]",
+            cli.hours
+        );
+    }
+    let repo = run::repo_dir();
+    let profile_path = workload::Profile::resolve(&cli.workload, &repo.join("workloads"))?;
+    let mut profile = workload::Profile::load(&profile_path)?;
+    if let Some(t) = cli.threads {
+        profile.process.threads = t;
+    }
+    if cli.no_gvl {
+        profile.process.gvl = false;
+    }
+    profile.validate(&profile_path)?;
+    let describe = format!(
+        "{} for {} simulated hours at speed {} (seed {})",
+        profile.name,
+        cli.hours,
+        speed_text(cli.speed),
+        cli.seed
+    );
+    let source = run::RunSource::Profile {
+        profile: Box::new(profile),
+        path: profile_path,
+        seed: cli.seed,
+        hours: cli.hours,
+    };
+    execute(
+        &cli.alloc,
+        cli.speed,
+        &cli.output,
+        source,
+        describe,
+        args,
+        repo,
+    )
+}
+
+fn speed_text(s: run::SpeedArg) -> String {
+    match s {
+        run::SpeedArg::Fixed(s) => s.to_string(),
+        run::SpeedArg::Max => "max".into(),
+        run::SpeedArg::Auto => "auto".into(),
+    }
+}
+
+/// `runner replay`: a run whose source is a trace file.
+fn replay_main(a: cli::ReplayArgs, args: Vec<String>) -> anyhow::Result<ExitCode> {
+    let file = std::fs::File::open(&a.trace).with_context(|| {
+        format!(
+            "cannot open the trace {} (give a file written by `runner record`)",
+            a.trace.display()
+        )
+    })?;
+    let reader = workload::trace::TraceReader::new(std::io::BufReader::new(file))
+        .with_context(|| format!("trace {}", a.trace.display()))?;
+    let meta = reader.header().meta.clone();
+    let describe = format!(
+        "trace {} ({} events, {} threads) at speed {}",
+        a.trace.display(),
+        meta.events.map_or_else(|| "?".into(), |e| e.to_string()),
+        meta.threads + 1,
+        speed_text(a.speed)
+    );
+    let source = run::RunSource::Trace {
+        path: a.trace.clone(),
+        meta,
+    };
+    let repo = run::repo_dir();
+    execute(&a.alloc, a.speed, &a.output, source, describe, args, repo)
+}
+
+/// Runs `source` under each allocator of `alloc`, draws the report, picks the exit code.
+fn execute(
+    alloc: &str,
+    speed: run::SpeedArg,
+    output: &cli::OutputArgs,
+    source: run::RunSource,
+    describe: String,
+    args: Vec<String>,
+    repo: std::path::PathBuf,
+) -> anyhow::Result<ExitCode> {
+    let allocators = AllocSpec::parse_list(alloc)?;
+    let alloc_env = output
+        .alloc_env
+        .iter()
+        .map(|s| AllocEnv::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let out_dir = output
+        .out
+        .clone()
+        .unwrap_or_else(|| results::default_run_dir(&repo, &source.name()));
+    let interrupted = on_ctrl_c("finishing the current allocator's samples and writing results")?;
+    if !output.quiet {
+        eprintln!(
+            "run: {describe}, {} allocator(s) -> {}",
+            allocators.len(),
+            out_dir.display()
+        );
+    }
+    let plan = run::RunPlan {
+        allocators,
+        source,
+        speed,
+        alloc_env,
+        alloc_env_given: output.alloc_env.clone(),
+        out_dir: out_dir.clone(),
+        command: args,
+        repo_dir: repo,
+        quiet: output.quiet,
+    };
+    let summary = run::run(&plan, &interrupted)?;
+    Ok(finish(&out_dir, &summary, output.no_report, output.quiet))
 }
 
 /// Draws the report (unless asked not to), prints the run directory, picks the exit code.
@@ -120,14 +259,29 @@ fn finish(
     ExitCode::SUCCESS
 }
 
-fn live_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
-    let mut parsed = match cli::LiveCli::try_parse_from(args.iter().skip(1)) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return Ok(ExitCode::from(e.exit_code() as u8));
+/// `runner record`.
+fn record_main(a: &cli::RecordArgs) -> anyhow::Result<ExitCode> {
+    // The program gets the terminal's Ctrl-C too; we wait for it to end, then convert.
+    let _ = on_ctrl_c("waiting for the program to end, then converting what it recorded")?;
+    let r = record::record(a, &run::repo_dir())?;
+    if !a.quiet {
+        eprintln!("{}", record::summary(&r.trace, &r.report));
+        for (path, c) in &r.children {
+            eprintln!("child process: {}", record::summary(path, c));
         }
-    };
+    }
+    if let Some(how) = &r.program_failed {
+        eprintln!("warning: the program ended with {how}; the trace holds what it did until then");
+    }
+    println!("{}", r.trace.display());
+    for (path, _) in &r.children {
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `runner live`.
+fn live_main(mut parsed: cli::LiveArgs, args: Vec<String>) -> anyhow::Result<ExitCode> {
     parsed.closed_loop = parsed.rate.is_none() && parsed.connections.is_some();
     let allocators = AllocSpec::parse_list(&parsed.alloc)?;
     let alloc_env = parsed
@@ -168,7 +322,7 @@ fn live_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| results::default_run_dir(&repo, &format!("live-{name}")));
-    let interrupted = interrupt_flag()?;
+    let interrupted = on_ctrl_c("stopping the current server and writing results")?;
     let plan = runner::live::LivePlan {
         allocators,
         server: parsed.server.clone(),
@@ -196,75 +350,12 @@ fn live_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
     Ok(finish(&out_dir, &summary, parsed.no_report, parsed.quiet))
 }
 
-fn parent_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
-    let parsed = match cli::Cli::try_parse_from(&args) {
-        Ok(c) => c,
-        Err(e) => {
-            // --help and --version are not errors; clap prints both kinds itself.
-            let _ = e.print();
-            return Ok(ExitCode::from(e.exit_code() as u8));
-        }
-    };
-    let cli = parsed.run;
-    if !(cli.hours > 0.0 && cli.hours <= 10_000.0) {
-        anyhow::bail!(
-            "--hours {} is out of range: give simulated hours in (0, 10000]",
-            cli.hours
-        );
-    }
-    let allocators = AllocSpec::parse_list(&cli.alloc)?;
-    let alloc_env = cli
-        .alloc_env
-        .iter()
-        .map(|s| AllocEnv::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let repo = run::repo_dir();
-    let profile_path = workload::Profile::resolve(&cli.workload, &repo.join("workloads"))?;
-    let mut profile = workload::Profile::load(&profile_path)?;
-    if let Some(t) = cli.threads {
-        profile.process.threads = t;
-    }
-    if cli.no_gvl {
-        profile.process.gvl = false;
-    }
-    profile.validate(&profile_path)?;
-    let out_dir = cli
-        .out
-        .clone()
-        .unwrap_or_else(|| results::default_run_dir(&repo, &profile.name));
-
-    let interrupted = interrupt_flag()?;
-    if !cli.quiet {
-        eprintln!(
-            "run: {} for {} simulated hours at speed {} (seed {}), {} allocator(s) -> {}",
-            profile.name,
-            cli.hours,
-            match cli.speed {
-                run::SpeedArg::Fixed(s) => s.to_string(),
-                run::SpeedArg::Max => "max".into(),
-                run::SpeedArg::Auto => "auto".into(),
-            },
-            cli.seed,
-            allocators.len(),
-            out_dir.display()
-        );
-    }
-    let plan = run::RunPlan {
-        allocators,
-        source: run::RunSource::Profile {
-            profile: Box::new(profile),
-            path: profile_path,
-            seed: cli.seed,
-            hours: cli.hours,
-        },
-        speed: cli.speed,
-        alloc_env,
-        alloc_env_given: cli.alloc_env.clone(),
-        out_dir: out_dir.clone(),
-        command: args,
-        repo_dir: repo,
-        quiet: cli.quiet,
-    };
-    let summary = run::run(&plan, &interrupted)?;
-    Ok(finish(&out_dir, &summary, cli.no_report, cli.quiet))
+/// `runner stats`.
+fn stats_main(a: &cli::StatsArgs) -> anyhow::Result<ExitCode> {
+    let damaged = trace_stats::main(a)?;
+    Ok(if damaged {
+        ExitCode::from(EXIT_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -64,6 +64,10 @@ pub struct TraceMeta {
     /// Workload profile name, seed and hours, for synthetic traces.
     #[serde(default)]
     pub workload: Option<serde_json::Value>,
+    /// For recorded traces: how the recording went (the program's exit, its threads, calls the
+    /// converter could not use); see docs/trace-format.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<serde_json::Value>,
 }
 
 /// A trace header: the format version and its metadata (version 1 has only `threads`).
@@ -158,6 +162,48 @@ impl<W: Write> TraceWriter<W> {
         out.flush()?;
         Ok(out)
     }
+}
+
+/// Replaces the metadata of the version 2 trace in `file` (a writer that did not know its event
+/// count up front writes a placeholder, then this). The new JSON must not be longer than the
+/// old; it is padded with spaces to the same length, so the body does not move.
+pub fn rewrite_meta<F: Read + Write + std::io::Seek>(
+    file: &mut F,
+    meta: &TraceMeta,
+) -> Result<(), TraceError> {
+    use std::io::SeekFrom;
+    file.seek(SeekFrom::Start(0))?;
+    let mut head = [0u8; 16];
+    read_exact_or(file, &mut head, 0)?;
+    if head[..8] != MAGIC {
+        return Err(TraceError::BadMagic);
+    }
+    let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+    if version != 2 {
+        return Err(TraceError::Version {
+            found: version,
+            supported: vec![2],
+        });
+    }
+    let old_len = u32::from_le_bytes([head[12], head[13], head[14], head[15]]) as usize;
+    let mut json = serde_json::to_vec(meta).map_err(|e| TraceError::Meta {
+        offset: 16,
+        message: e.to_string(),
+    })?;
+    if json.len() > old_len {
+        return Err(TraceError::Meta {
+            offset: 16,
+            message: format!(
+                "the new metadata ({} bytes) is longer than the space written for it ({old_len} bytes)",
+                json.len()
+            ),
+        });
+    }
+    json.resize(old_len, b' ');
+    file.seek(SeekFrom::Start(16))?;
+    file.write_all(&json)?;
+    file.flush()?;
+    Ok(())
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -771,6 +817,29 @@ mod tests {
             }
         }
         assert_eq!(r.events_read(), 9);
+    }
+
+    #[test]
+    fn meta_is_rewritten_in_place_when_it_fits() {
+        let mut meta = TraceMeta {
+            threads: 1_000_000,
+            events: Some(u64::MAX),
+            origin: "recorded".into(),
+            ..TraceMeta::default()
+        };
+        let mut file = std::io::Cursor::new(written(&meta));
+        meta.threads = 3;
+        meta.events = Some(9);
+        meta.recording = Some(serde_json::json!({"exit": 0}));
+        rewrite_meta(&mut file, &meta).unwrap();
+        let bytes = file.into_inner();
+        let mut r = TraceReader::new(bytes.as_slice()).unwrap();
+        assert_eq!(r.header().meta, meta);
+        assert_eq!(r.by_ref().count(), 9, "the body is untouched");
+        meta.command = vec!["x".repeat(500)];
+        let mut file = std::io::Cursor::new(bytes);
+        let e = rewrite_meta(&mut file, &meta).unwrap_err().to_string();
+        assert!(e.contains("longer than the space"), "{e}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod fragmentation;
 pub mod latency;
 pub mod rss;
+pub mod trace_live;
 
 use std::fs;
 use std::path::{Path, PathBuf};
