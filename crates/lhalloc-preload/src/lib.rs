@@ -13,6 +13,22 @@ use core::ptr;
 
 use lhalloc::c;
 
+/// The library's constructor (run by the dynamic loader before `main`): initialises the
+/// allocator and, only if `LHALLOC_BACKGROUND=1`, starts the background purger thread. This is
+/// the one place the preload library creates a thread: not inside a malloc-family call, and
+/// only on request. A failure to create it is reported by `lhalloc::settings()` and leaves
+/// purging deferred to allocation slow paths.
+extern "C" fn preload_init() {
+    lhalloc::init();
+    if lhalloc::background_requested() {
+        let _ = lhalloc::start_background_purger();
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static PRELOAD_INIT: extern "C" fn() = preload_init;
+
 /// Sets errno.
 fn set_errno(e: libc::c_int) {
     // SAFETY: __errno_location returns the calling thread's errno slot.
