@@ -44,3 +44,28 @@ pub fn stats() -> Stats {
         purged: counters::get(&PURGED),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `stats()` takes no allocator lock: it answers while this thread holds all of them
+    /// (the segment, pool and large-cache locks; only the thread registry stays free).
+    #[test]
+    fn stats_answer_while_every_allocator_lock_is_held() {
+        crate::init::ensure();
+        let seg = crate::segment::SEGMENTS.lock();
+        let pools: Vec<_> = crate::pool::POOLS.iter().map(|p| p.lock()).collect();
+        let cache = crate::large::CACHE.lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            let _ = tx.send(stats());
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+        drop(cache);
+        drop(pools);
+        drop(seg);
+        t.join().unwrap();
+        assert!(got.is_ok(), "stats() blocked on an allocator lock");
+    }
+}
