@@ -20,7 +20,8 @@
 //!
 //! Invariants (checked by `validate.rs` for pages it may read):
 //! - `used + |free| + purged_blocks == capacity <= reserved == slots * 64 KiB / block_size`
-//! - `|thread_free| <= used` (remote frees still count as used until collected)
+//! - `|thread_free| <= used` (remote frees still count as used until collected), and
+//!   `|thread_free| == tf_count(thread_free)`
 //! - every block on `free`/`thread_free` is `start + i * block_size` with `i < capacity` and
 //!   bit `i` of the purged-block map clear; `purged_blocks == |purged-block map|`
 //! - OS page `j` of the page is marked in the purged-OS-page map iff it was purged since it
@@ -39,6 +40,25 @@ use crate::os;
 
 /// Bit 0 of `thread_free`: the page is full and held by nobody.
 pub const FULL: usize = 1;
+/// Bits of `thread_free` that hold the list head (blocks are 16-aligned user addresses
+/// below 2^47).
+pub const TF_PTR: usize = ((1 << 48) - 1) & !15;
+/// `thread_free` holds the number of blocks on its list from this bit up, so that the holder
+/// collects a list without walking it.
+pub const TF_COUNT_SHIFT: u32 = 48;
+const _: () = assert!(crate::geometry::MAX_BLOCKS_PER_PAGE < 1 << (64 - TF_COUNT_SHIFT));
+
+/// The list head of a `thread_free` word.
+#[inline]
+pub fn tf_head(tf: usize) -> *mut Block {
+    (tf & TF_PTR) as *mut Block
+}
+
+/// The block count of a `thread_free` word.
+#[inline]
+pub fn tf_count(tf: usize) -> u32 {
+    (tf >> TF_COUNT_SHIFT) as u32
+}
 /// `owner` of a solo page.
 pub const SOLO_OWNER: usize = usize::MAX - 1;
 /// `class` of a solo page.
@@ -115,7 +135,8 @@ pub struct Page {
     _pad1: [u8; 16],
 
     // --- Line 2: written by other threads.
-    /// Remote frees: a block list, plus the [`FULL`] flag in bit 0.
+    /// Remote frees: a block list ([`TF_PTR`] bits), its length (from [`TF_COUNT_SHIFT`]),
+    /// and the [`FULL`] flag in bit 0.
     pub thread_free: AtomicUsize,
 }
 
@@ -198,21 +219,24 @@ impl Page {
         }
         let list = self.thread_free.swap(0, Ordering::Acquire);
         debug_assert_eq!(list & FULL, 0);
-        let head = (list & !FULL) as *mut Block;
+        let head = tf_head(list);
+        let n = tf_count(list);
         if head.is_null() {
             return 0;
         }
-        let mut n = 1u32;
-        let mut tail = head;
-        // SAFETY: the remote list holds dead blocks of this page, linked through their first
-        // word, null-terminated; the Acquire swap made the links written by the freeing threads
-        // visible.
-        unsafe {
-            while !(*tail).next.is_null() {
-                tail = (*tail).next;
-                n += 1;
+        if !self.free.get().is_null() {
+            // Append the local list after the remote one (the usual case, an empty `free`,
+            // needs no walk).
+            let mut tail = head;
+            // SAFETY: the remote list holds dead blocks of this page, linked through their
+            // first word, null-terminated; the Acquire swap made the links written by the
+            // freeing threads visible.
+            unsafe {
+                while !(*tail).next.is_null() {
+                    tail = (*tail).next;
+                }
+                (*tail).next = self.free.get();
             }
-            (*tail).next = self.free.get();
         }
         self.free.set(head);
         let used = self.used.load(Ordering::Relaxed);

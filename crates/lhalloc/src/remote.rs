@@ -20,12 +20,12 @@ use core::cell::Cell;
 use core::ptr;
 use core::sync::atomic::Ordering;
 
-use crate::page::{Block, Page, FULL};
+use crate::page::{tf_count, tf_head, Block, Page, FULL, TF_COUNT_SHIFT};
 use crate::pool::{self, POOLS};
 use crate::purge_flags;
 
 /// Chains per thread (direct-mapped by page address).
-pub const BATCH_SLOTS: usize = 32;
+pub const BATCH_SLOTS: usize = 64;
 /// Blocks bigger than this are pushed at once, not batched (bounds what a thread that stops
 /// freeing can keep pending: at most `PENDING_MAX * BATCH_MAX_BLOCK` bytes).
 pub const BATCH_MAX_BLOCK: usize = 1024;
@@ -79,7 +79,7 @@ impl RemoteBatch {
         let b = p.cast::<Block>();
         if page.bsize() > BATCH_MAX_BLOCK {
             // SAFETY: forwarded contract: `b` is a dead block of `page`.
-            unsafe { push_chain(page, b, b) };
+            unsafe { push_chain(page, b, b, 1) };
             return;
         }
         let c = &self.chains[slot_of(page)];
@@ -123,7 +123,7 @@ impl RemoteBatch {
         // SAFETY: chains hold blocks of their page, which stays alive while they count as used.
         let page = unsafe { &*c.page.get() };
         // SAFETY: the chain links dead blocks of `page` from head to tail.
-        unsafe { push_chain(page, c.head.get(), c.tail.get()) };
+        unsafe { push_chain(page, c.head.get(), c.tail.get(), c.n.get()) };
         self.pending.set(self.pending.get() - c.n.get());
         c.page.set(ptr::null());
         c.head.set(ptr::null_mut());
@@ -132,26 +132,32 @@ impl RemoteBatch {
     }
 }
 
-/// Pushes the chain `head ..= tail` of dead blocks of `page` onto its `thread_free` list with
-/// one CAS; hands a FULL page to its pool.
+/// The `thread_free` word after pushing a chain of `n` blocks starting at `head` onto `cur`.
+#[inline]
+fn pushed(cur: usize, head: *mut Block, n: u32) -> usize {
+    head as usize | (((tf_count(cur) + n) as usize) << TF_COUNT_SHIFT)
+}
+
+/// Pushes the chain `head ..= tail` of `n` dead blocks of `page` onto its `thread_free` list
+/// with one CAS; hands a FULL page to its pool.
 ///
 /// # Safety
 /// The blocks are dead blocks of `page` (a size-classed page), linked from `head` to `tail`,
 /// owned by the caller; the caller does not hold the page.
 #[inline]
-pub unsafe fn push_chain(page: &Page, head: *mut Block, tail: *mut Block) {
+pub unsafe fn push_chain(page: &Page, head: *mut Block, tail: *mut Block, n: u32) {
     let mut cur = page.thread_free.load(Ordering::Relaxed);
     loop {
         if cur & FULL != 0 {
             // SAFETY: forwarded contract.
-            unsafe { push_chain_full(page, head, tail) };
+            unsafe { push_chain_full(page, head, tail, n) };
             return;
         }
         // SAFETY: `tail` is a dead block we own; its first word is its link.
-        unsafe { (*tail).next = cur as *mut Block };
+        unsafe { (*tail).next = tf_head(cur) };
         match page.thread_free.compare_exchange_weak(
             cur,
-            head as usize,
+            pushed(cur, head, n),
             Ordering::Release,
             Ordering::Relaxed,
         ) {
@@ -170,17 +176,17 @@ pub unsafe fn push_chain(page: &Page, head: *mut Block, tail: *mut Block) {
 /// # Safety
 /// As [`push_chain`].
 #[cold]
-unsafe fn push_chain_full(page: &Page, head: *mut Block, tail: *mut Block) {
+unsafe fn push_chain_full(page: &Page, head: *mut Block, tail: *mut Block, n: u32) {
     let cls = page.class.get() as usize;
     let now = crate::os::now_ns();
     let mut pool = POOLS[cls].lock();
     let mut cur = page.thread_free.load(Ordering::Acquire);
     loop {
         // SAFETY: `tail` is a dead block we own; its first word is its link.
-        unsafe { (*tail).next = (cur & !FULL) as *mut Block };
+        unsafe { (*tail).next = tf_head(cur) };
         match page.thread_free.compare_exchange_weak(
             cur,
-            head as usize,
+            pushed(cur, head, n),
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {

@@ -146,12 +146,20 @@ fn check_page_lists(page: &Page, mine: bool) -> Result<(), Broken> {
         return fail("purged bytes beyond the carved part", at, map_bytes, 0);
     }
     // SAFETY: remote pushes only prepend, so the snapshot list stays intact while we walk it.
-    let nremote = unsafe { page.list_len((tf & !FULL) as *mut _, cap) }.map_err(|w| Broken {
+    let nremote = unsafe { page.list_len(crate::page::tf_head(tf), cap) }.map_err(|w| Broken {
         what: w,
         at,
         a: 1,
         b: 0,
     })?;
+    if nremote != crate::page::tf_count(tf) {
+        return fail(
+            "thread_free count != list length",
+            at,
+            crate::page::tf_count(tf) as usize,
+            nremote as usize,
+        );
+    }
     if nremote > used {
         return fail("|thread_free| > used", at, nremote as usize, used as usize);
     }
