@@ -14,7 +14,7 @@ THREADS=${2:-5}
 LOAD=${3:-30}
 IDLE=${4:-10}
 OUT=$(mktemp -d)
-cc -O2 -pthread -o "$OUT/churn" crates/lhalloc/benches/c/churn.c -lm
+cc -O2 -pthread -o "$OUT/churn" crates/lhalloc/benches/c/churn.c -lm -ldl
 [ -f target/release/liblhalloc_preload.so ] || cargo build --release -p lhalloc-preload >&2
 OURS=$PWD/target/release/liblhalloc_preload.so
 JE=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2

@@ -30,6 +30,7 @@ mod purge_flags;
 mod realloc;
 mod reclaim;
 mod remote;
+mod residency;
 mod segment;
 mod size_class;
 mod solo;
@@ -44,6 +45,7 @@ pub use options::{
     DEFAULT_PURGE_DELAY_NS, MAX_PURGE_INTERVAL_NS, MIN_PURGE_INTERVAL_NS,
 };
 pub use reclaim::{collect, purger_state, start_background_purger, PurgerError, PurgerState};
+pub use residency::{residency, Residency};
 pub use stats::{stats, Stats};
 pub use validate::validate;
 

@@ -246,6 +246,32 @@ pub fn spawn_detached(f: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void) 
     }
 }
 
+/// Resident bytes of `[p, p + len)` (a range of our own mappings, page-aligned), measured
+/// with `mincore`; 0 where the kernel refuses. Reads no memory of the range.
+pub fn resident_bytes(p: usize, len: usize) -> usize {
+    let mut vec = [0u8; 256];
+    let mut done = 0;
+    let mut total = 0;
+    while done < len {
+        let n = ((len - done) / OS_PAGE).clamp(1, vec.len());
+        // SAFETY: mincore writes one byte per page of the range into `vec` (n <= its length);
+        // it reads nothing of the range itself.
+        let rc = unsafe {
+            libc::mincore(
+                (p + done) as *mut libc::c_void,
+                n * OS_PAGE,
+                vec.as_mut_ptr(),
+            )
+        };
+        if rc != 0 {
+            return total;
+        }
+        total += vec[..n].iter().filter(|&&b| b & 1 != 0).count() * OS_PAGE;
+        done += n * OS_PAGE;
+    }
+    total
+}
+
 /// The OS page size the kernel reports; lhalloc assumes [`OS_PAGE`] and checks it at init.
 pub fn kernel_page_size() -> usize {
     // SAFETY: sysconf has no preconditions.

@@ -153,22 +153,37 @@ fn map_segment() -> *mut Segment {
 
 /// Takes `n` free slots of some segment (first fit over the list, else a new segment).
 /// Returns the segment and the first slot, with the slots marked in use (heads set to the
-/// first slot) and no longer dirty; `None` on OOM.
-fn take_slots(n: usize) -> Option<(*mut Segment, usize)> {
+/// first slot) and no longer dirty; `None` on OOM. With `prefer_clean`, a run of purged slots
+/// is taken if there is one anywhere (a solo block uses only the start of its slots, and
+/// dirty slots would keep the rest resident for the block's whole life); otherwise the first
+/// fit, dirty or not (reusing resident memory saves page faults for pages that will be carved).
+fn take_slots(n: usize, prefer_clean: bool) -> Option<(*mut Segment, usize)> {
     let mut fresh: *mut Segment = ptr::null_mut();
     let mut fresh_listed: *mut Segment = ptr::null_mut();
     loop {
         let mut st = SEGMENTS.lock();
         let mut seg = st.head;
         let mut found: Option<(*mut Segment, usize)> = None;
+        let mut fallback: Option<(*mut Segment, usize)> = None;
         while !seg.is_null() {
             // SAFETY: segments on the list are mapped; their headers are guarded by the lock.
             let s = unsafe { &*seg };
-            if let Some(i) = find_run(s.free_slots.get(), n) {
+            if prefer_clean {
+                if let Some(i) = find_run(s.free_slots.get() & !s.dirty_slots.get(), n) {
+                    found = Some((seg, i));
+                    break;
+                }
+                if fallback.is_none() {
+                    fallback = find_run(s.free_slots.get(), n).map(|i| (seg, i));
+                }
+            } else if let Some(i) = find_run(s.free_slots.get(), n) {
                 found = Some((seg, i));
                 break;
             }
             seg = s.next.get();
+        }
+        if found.is_none() {
+            found = fallback;
         }
         if found.is_none() && !fresh.is_null() {
             // SAFETY: `fresh` is our private, initialised segment; we list it under the lock.
@@ -226,7 +241,7 @@ unsafe fn unmap_segment(seg: *mut Segment) {
 /// carved; null on OOM. The caller becomes its holder.
 pub fn alloc_page(cls: usize) -> *const Page {
     let n = size_class::slots_of(cls);
-    let Some((seg, first)) = take_slots(n) else {
+    let Some((seg, first)) = take_slots(n, false) else {
         return ptr::null();
     };
     // SAFETY: the slots were just taken for us; the descriptor is ours until published.
@@ -253,7 +268,7 @@ pub fn alloc_page(cls: usize) -> *const Page {
 
 /// Takes `n` slots (`1..SLOTS`) for a solo block of `size` bytes. Null on OOM.
 pub fn alloc_solo(n: usize, size: usize) -> *const Page {
-    let Some((seg, first)) = take_slots(n) else {
+    let Some((seg, first)) = take_slots(n, true) else {
         return ptr::null();
     };
     // SAFETY: the slots were just taken for us; the descriptor is ours until published.

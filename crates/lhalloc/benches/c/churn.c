@@ -14,9 +14,13 @@
  * service time, rss_load_mib (mean over the second half of the load phase), rss_peak_mib,
  * rss_idle_mib (at the end of the idle pause).
  *
+ * If the loaded allocator exports `lhalloc_print_report` (lhalloc's preload library), it is
+ * called at the end of the load phase and of the idle pause (its report goes to stderr).
+ *
  * Usage: churn THREADS LOAD_S IDLE_S [SEED]   (defaults 5 20 5 1)
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -129,6 +133,8 @@ int main(int argc, char **argv) {
         if (now_s() - start >= load_s / 2) { sum += r; n++; }
     }
     atomic_store(&stop_load, 1);
+    void (*report)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "lhalloc_print_report");
+    if (report) report();
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     long reqs = atomic_load(&requests);
@@ -140,6 +146,7 @@ int main(int argc, char **argv) {
         if (r > peak) peak = r;
     }
     double idle = rss_mib();
+    if (report) report();
     atomic_store(&stop_all, 1);
     for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
     long total = 0;
