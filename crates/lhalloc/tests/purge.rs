@@ -272,7 +272,8 @@ fn freed_memory_is_returned_after_the_delay() {
     assert_eq!(r.dirty_resident, 0, "{r}");
     assert_eq!(r.clean_resident, 0, "{r}");
     assert!(r.pages_resident_carved <= r.pages_carved, "{r}");
-    assert!(r.measured <= r.counted + r.pages_resident_beyond, "{r}");
+    // Headers: what the counters count (descriptors) plus the purge maps trimming touched.
+    assert!(r.headers <= r.segments * (64 << 10), "{r}");
 
     lhalloc::set_purge_delay_ms(lhalloc::DEFAULT_PURGE_DELAY_MS);
     lhalloc::validate().unwrap();
