@@ -192,13 +192,32 @@ pub fn pid() -> u32 {
     unsafe { libc::getpid() as u32 }
 }
 
-/// A non-zero token naming the calling thread, stable across `fork` for the thread that
-/// forks (`pthread_self`, the thread control block's address).
-#[inline]
-pub fn thread_token() -> usize {
-    // SAFETY: pthread_self has no preconditions.
-    let t = unsafe { libc::pthread_self() } as usize;
-    t.max(1)
+/// Sleeps while `*word == expected` (FUTEX_WAIT, process-private); returns at once if it is
+/// not, or on a wake-up, a signal or a spurious wake-up (callers re-check).
+pub fn futex_wait(word: &core::sync::atomic::AtomicU32, expected: u32) {
+    // SAFETY: the futex word is a valid, aligned u32 that lives as long as the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            ptr::null::<libc::timespec>(),
+        );
+    }
+}
+
+/// Wakes one thread sleeping in [`futex_wait`] on `word`.
+pub fn futex_wake_one(word: &core::sync::atomic::AtomicU32) {
+    // SAFETY: as above; FUTEX_WAKE only reads the word's address.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        );
+    }
 }
 
 /// Yields the processor.

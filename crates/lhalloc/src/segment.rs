@@ -151,10 +151,14 @@ fn map_segment() -> *mut Segment {
     seg
 }
 
+/// Segments [`take_slots`] looks at past the first fit for purged slots.
+const CLEAN_SCAN: usize = 8;
+
 /// Takes `n` free slots of some segment (first fit over the list, else a new segment).
 /// Returns the segment and the first slot, with the slots marked in use (heads set to the
 /// first slot) and no longer dirty; `None` on OOM. With `prefer_clean`, a run of purged slots
-/// is taken if there is one anywhere (a solo block uses only the start of its slots, and
+/// is taken if there is one before or up to [`CLEAN_SCAN`] segments after the first fit (a
+/// solo block uses only the start of its slots, and
 /// dirty slots would keep the rest resident for the block's whole life); otherwise the first
 /// fit, dirty or not (reusing resident memory saves page faults for pages that will be carved).
 fn take_slots(n: usize, prefer_clean: bool) -> Option<(*mut Segment, usize)> {
@@ -165,6 +169,7 @@ fn take_slots(n: usize, prefer_clean: bool) -> Option<(*mut Segment, usize)> {
         let mut seg = st.head;
         let mut found: Option<(*mut Segment, usize)> = None;
         let mut fallback: Option<(*mut Segment, usize)> = None;
+        let mut clean_budget = CLEAN_SCAN;
         while !seg.is_null() {
             // SAFETY: segments on the list are mapped; their headers are guarded by the lock.
             let s = unsafe { &*seg };
@@ -175,6 +180,12 @@ fn take_slots(n: usize, prefer_clean: bool) -> Option<(*mut Segment, usize)> {
                 }
                 if fallback.is_none() {
                     fallback = find_run(s.free_slots.get(), n).map(|i| (seg, i));
+                } else {
+                    // Bounded: look at most CLEAN_SCAN segments past the first fit.
+                    clean_budget -= 1;
+                    if clean_budget == 0 {
+                        break;
+                    }
                 }
             } else if let Some(i) = find_run(s.free_slots.get(), n) {
                 found = Some((seg, i));

@@ -14,8 +14,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::counters;
-use crate::lock::Lock;
-use crate::os;
+use crate::lock::{thread_token, Lock};
 
 /// One thread's counters.
 pub struct ThreadStats {
@@ -24,8 +23,8 @@ pub struct ThreadStats {
     next: Cell<*const ThreadStats>,
     prev: Cell<*const ThreadStats>,
     registered: Cell<bool>,
-    /// The registering thread's token (`os::thread_token`).
-    token: Cell<usize>,
+    /// The registering thread's token (`lock::thread_token`).
+    token: Cell<u32>,
 }
 
 impl ThreadStats {
@@ -78,7 +77,7 @@ pub static REGISTRY: Lock<Registry> = Lock::new(Registry { head: ptr::null() });
 /// `s` lives until [`unregister`] is called on it by the same thread, and is not registered.
 pub unsafe fn register(s: &ThreadStats) {
     let mut r = REGISTRY.lock();
-    s.token.set(os::thread_token());
+    s.token.set(thread_token());
     s.prev.set(ptr::null());
     s.next.set(r.head);
     if !r.head.is_null() {
@@ -156,7 +155,7 @@ pub fn allocated() -> usize {
 pub unsafe fn keep_only_self_in_child() {
     // SAFETY: the child has one thread.
     let r = unsafe { REGISTRY.peek_mut() };
-    let me = os::thread_token();
+    let me = thread_token();
     let mut p = r.head;
     while !p.is_null() {
         // SAFETY: the list was consistent when the prepare handler took the lock, and the
