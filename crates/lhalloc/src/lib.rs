@@ -2,7 +2,8 @@
 //! the layer order (each module uses only modules listed before it):
 //! geometry, purge_flags -> os -> lock, options, counters -> once -> size_class -> page ->
 //! segment -> pool -> remote -> large -> solo -> thread_stats -> purge -> init -> heap ->
-//! realloc -> reclaim -> stats -> validate -> c_api, global_alloc.
+//! realloc -> reclaim -> stats, validate, residency -> c_api -> global_alloc (the table in the
+//! README, checked by `tests/layer_order.rs`).
 //!
 //! Glossary: a **segment** is a 4 MiB aligned mapping of 64 **slots** of 64 KiB; a **page** is
 //! 1..=16 slots cut into **blocks** of one size **class** (or a *solo* page: one block that
