@@ -5,8 +5,10 @@
 //! at once, unlike MADV_FREE) or munmap:
 //! - empty slots (pages that emptied), from the time they emptied; at once when the delay is
 //!   0 or the dirty bytes pass the cap (32 MiB);
-//! - the free blocks of partly used pages sitting in a pool, at OS-page granularity, from the
-//!   time the page's free set last grew (`Page::trim`);
+//! - the free blocks of partly used pages sitting in a pool, at OS-page granularity, once the
+//!   page has been pooled (or last trimmed) for the delay and its free set grew since, so at
+//!   most once per delay per page and at most about two delays after a block was freed
+//!   (`Page::trim`);
 //! - cached large mappings, from the time they were freed;
 //! - entirely free segments are unmapped (one is kept, purged, as a spare).
 //!
@@ -101,7 +103,7 @@ fn run_claimed(now: u64, delay: u64) -> usize {
 const BATCH: usize = 64;
 
 /// Collects the remote frees of every page in pool `cls`, gives the empty pages back to their
-/// segments, trims the free memory of pages whose free set has not grown for `delay` ns, and
+/// segments, trims the free memory of pages pooled or last trimmed `delay` ns ago, and
 /// re-buckets the others by their new fullness. System calls happen with the lock released.
 fn collect_pool(cls: usize, now: u64, delay: u64) {
     loop {
@@ -129,7 +131,6 @@ fn collect_pool(cls: usize, now: u64, delay: u64) {
                     page.in_pool.store(false, Ordering::Relaxed);
                     // SAFETY: the pool holds the page.
                     if unsafe { page.collect_remote() } > 0 {
-                        page.changed_at.set(now);
                         page.trimmed.set(false);
                     }
                     let used = page.used.load(Ordering::Relaxed);
@@ -170,6 +171,7 @@ fn collect_pool(cls: usize, now: u64, delay: u64) {
             // SAFETY: as above.
             unsafe { page.trim() };
             page.trimmed.set(true);
+            page.changed_at.set(now);
         }
         if ntrim > 0 {
             let mut pool = POOLS[cls].lock();

@@ -32,6 +32,12 @@ pub struct Residency {
     pub pages_resident_beyond: usize,
     /// Of those, in solo pages.
     pub solo_resident_beyond: usize,
+    /// Free, not purged block bytes (carved blocks neither in use nor purged) in pages held
+    /// by a thread, in pooled pages, and in pages held by nobody (FULL: remote frees pending).
+    /// Read without the owners' cooperation: an estimate.
+    pub free_in_held: usize,
+    pub free_in_pooled: usize,
+    pub free_in_full: usize,
     /// Bytes of dirty free slots (counted whole in `DIRTY`).
     pub dirty_counted: usize,
     /// Resident bytes of dirty free slots.
@@ -50,7 +56,8 @@ impl fmt::Display for Residency {
         write!(
             f,
             "segments={} headers={:.1}MiB pages: carved={:.1} purged_counted={:.1} \
-             resident_in_carved={:.1} resident_beyond_carved={:.1} (solo {:.1}) dirty: counted={:.1} \
+             resident_in_carved={:.1} resident_beyond_carved={:.1} (solo {:.1}) free blocks: \
+             held={:.1} pooled={:.1} full={:.1} dirty: counted={:.1} \
              resident={:.1} clean_resident={:.1} | counted={:.1}MiB measured={:.1}MiB",
             self.segments,
             self.headers as f64 / M,
@@ -59,6 +66,9 @@ impl fmt::Display for Residency {
             self.pages_resident_carved as f64 / M,
             self.pages_resident_beyond as f64 / M,
             self.solo_resident_beyond as f64 / M,
+            self.free_in_held as f64 / M,
+            self.free_in_pooled as f64 / M,
+            self.free_in_full as f64 / M,
             self.dirty_counted as f64 / M,
             self.dirty_resident as f64 / M,
             self.clean_resident as f64 / M,
@@ -113,6 +123,21 @@ pub fn residency() -> Residency {
                 }
                 .min(span);
                 r.pages_carved += carved;
+                if page.class.get() != SOLO_CLASS {
+                    let cap = page.capacity.load(Ordering::Relaxed) as usize;
+                    let used = page.used.load(Ordering::Relaxed) as usize;
+                    let free_bytes = cap
+                        .saturating_sub(used)
+                        .saturating_sub(page.purged_blocks.get() as usize)
+                        * page.bsize();
+                    if page.in_pool.load(Ordering::Relaxed) {
+                        r.free_in_pooled += free_bytes;
+                    } else if page.owner.load(Ordering::Relaxed) != 0 {
+                        r.free_in_held += free_bytes;
+                    } else {
+                        r.free_in_full += free_bytes;
+                    }
+                }
                 r.pages_purged_counted += page.purged_bytes.get();
                 r.pages_resident_carved += os::resident_bytes(at, carved);
                 let beyond = os::resident_bytes(at + carved, span - carved);
