@@ -143,9 +143,9 @@ pub struct Page {
     /// First byte of the first block.
     pub start: Cell<*mut u8>,
     /// Solo page: bytes asked for (the block's size).
-    pub solo_size: Cell<usize>,
+    pub solo_size: AtomicUsize,
     /// Solo page: bytes counted in `counters::CARVED` (high-water mark, OS pages).
-    pub solo_touched: Cell<usize>,
+    pub solo_touched: AtomicUsize,
     /// This page's purge maps (set once when the segment is made).
     pub map: Cell<*const PurgeMap>,
     _pad1: [u8; 16],

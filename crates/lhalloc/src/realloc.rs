@@ -10,6 +10,7 @@
 //! On failure the block is left untouched and null is returned.
 
 use core::ptr;
+use core::sync::atomic::Ordering;
 
 use crate::geometry::SMALL_MAX;
 use crate::heap::{self, Home};
@@ -51,7 +52,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
             unsafe { move_to(p, heap::malloc(size), usable.min(size)) }
         }
         Home::Solo(page) => {
-            let old = page.solo_size.get();
+            let old = page.solo_size.load(Ordering::Relaxed);
             // SAFETY: we own the live solo block of `page`.
             if (PROMOTE_MIN / 2..=SOLO_MAX).contains(&size) && unsafe { solo::resize(page, size) } {
                 return p;

@@ -117,7 +117,7 @@ pub fn residency() -> Residency {
                 let page = &s.pages[i];
                 let span = page.slots.get().max(1) as usize * SLOT_SIZE;
                 let carved = if page.class.get() == SOLO_CLASS {
-                    page.solo_touched.get()
+                    page.solo_touched.load(Ordering::Relaxed)
                 } else {
                     os_pages(page.capacity.load(Ordering::Relaxed) as usize * page.bsize())
                 }

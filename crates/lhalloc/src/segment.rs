@@ -161,7 +161,11 @@ const CLEAN_SCAN: usize = 8;
 /// solo block uses only the start of its slots, and
 /// dirty slots would keep the rest resident for the block's whole life); otherwise the first
 /// fit, dirty or not (reusing resident memory saves page faults for pages that will be carved).
-fn take_slots(n: usize, prefer_clean: bool) -> Option<(*mut Segment, usize)> {
+fn take_slots(
+    n: usize,
+    prefer_clean: bool,
+    init: impl FnOnce(&Page, *mut u8),
+) -> Option<(*mut Segment, usize)> {
     let mut fresh: *mut Segment = ptr::null_mut();
     let mut fresh_listed: *mut Segment = ptr::null_mut();
     loop {
@@ -219,6 +223,13 @@ fn take_slots(n: usize, prefer_clean: bool) -> Option<(*mut Segment, usize)> {
             for i in first..first + n {
                 s.head[i].store(first as u8, Ordering::Relaxed);
             }
+            // Describe the page before the lock is released: whoever walks the segments
+            // under the lock (validator, residency, fork) never sees a slot in use without
+            // its page.
+            // SAFETY: `first < SLOTS`, so the offset stays inside the segment.
+            init(&s.pages[first], unsafe {
+                seg.cast::<u8>().add(first * SLOT_SIZE)
+            });
             drop(st);
             if !fresh.is_null() {
                 // Another thread made room meanwhile: our fresh segment is not needed.
@@ -252,57 +263,56 @@ unsafe fn unmap_segment(seg: *mut Segment) {
 /// carved; null on OOM. The caller becomes its holder.
 pub fn alloc_page(cls: usize) -> *const Page {
     let n = size_class::slots_of(cls);
-    let Some((seg, first)) = take_slots(n, false) else {
+    let bs = size_class::block_size(cls);
+    let init = |page: &Page, start: *mut u8| {
+        page.free.set(ptr::null_mut());
+        page.used.store(0, Ordering::Relaxed);
+        page.capacity.store(0, Ordering::Relaxed);
+        page.reserved.set((n * SLOT_SIZE / bs) as u32);
+        page.block_size.store(bs as u32, Ordering::Relaxed);
+        page.class.set(cls as u8);
+        page.slots.set(n as u8);
+        page.in_pool.store(false, Ordering::Relaxed);
+        page.trimmed.set(false);
+        page.owner.store(0, Ordering::Relaxed);
+        page.thread_free.store(0, Ordering::Relaxed);
+        page.purged_blocks.set(0);
+        page.purged_bytes.set(0);
+        page.start.set(start);
+    };
+    let Some((seg, first)) = take_slots(n, false, init) else {
         return ptr::null();
     };
-    // SAFETY: the slots were just taken for us; the descriptor is ours until published.
-    let page = unsafe { &(*seg).pages[first] };
-    let bs = size_class::block_size(cls);
-    page.free.set(ptr::null_mut());
-    page.used.store(0, Ordering::Relaxed);
-    page.capacity.store(0, Ordering::Relaxed);
-    page.reserved.set((n * SLOT_SIZE / bs) as u32);
-    page.block_size.store(bs as u32, Ordering::Relaxed);
-    page.class.set(cls as u8);
-    page.slots.set(n as u8);
-    page.in_pool.store(false, Ordering::Relaxed);
-    page.trimmed.set(false);
-    page.owner.store(0, Ordering::Relaxed);
-    page.thread_free.store(0, Ordering::Relaxed);
-    page.purged_blocks.set(0);
-    page.purged_bytes.set(0);
-    // SAFETY: `first < SLOTS`, so the offset stays inside the segment.
-    page.start
-        .set(unsafe { seg.cast::<u8>().add(first * SLOT_SIZE) });
-    page
+    // SAFETY: the slots were just taken for us and described.
+    unsafe { &(*seg).pages[first] }
 }
 
 /// Takes `n` slots (`1..SLOTS`) for a solo block of `size` bytes. Null on OOM.
 pub fn alloc_solo(n: usize, size: usize) -> *const Page {
-    let Some((seg, first)) = take_slots(n, true) else {
+    let init = |page: &Page, start: *mut u8| {
+        page.free.set(ptr::null_mut());
+        page.used.store(1, Ordering::Relaxed);
+        page.capacity.store(1, Ordering::Relaxed);
+        page.reserved.set(1);
+        page.block_size
+            .store((n * SLOT_SIZE) as u32, Ordering::Relaxed);
+        page.class.set(SOLO_CLASS);
+        page.slots.set(n as u8);
+        page.in_pool.store(false, Ordering::Relaxed);
+        page.thread_free.store(0, Ordering::Relaxed);
+        page.purged_blocks.set(0);
+        page.purged_bytes.set(0);
+        page.solo_size.store(size, Ordering::Relaxed);
+        page.solo_touched
+            .store(os_pages(size).min(n * SLOT_SIZE), Ordering::Relaxed);
+        page.start.set(start);
+        page.owner.store(SOLO_OWNER, Ordering::Relaxed);
+    };
+    let Some((seg, first)) = take_slots(n, true, init) else {
         return ptr::null();
     };
-    // SAFETY: the slots were just taken for us; the descriptor is ours until published.
-    let page = unsafe { &(*seg).pages[first] };
-    page.free.set(ptr::null_mut());
-    page.used.store(1, Ordering::Relaxed);
-    page.capacity.store(1, Ordering::Relaxed);
-    page.reserved.set(1);
-    page.block_size
-        .store((n * SLOT_SIZE) as u32, Ordering::Relaxed);
-    page.class.set(SOLO_CLASS);
-    page.slots.set(n as u8);
-    page.in_pool.store(false, Ordering::Relaxed);
-    page.thread_free.store(0, Ordering::Relaxed);
-    page.purged_blocks.set(0);
-    page.purged_bytes.set(0);
-    page.solo_size.set(size);
-    page.solo_touched.set(0);
-    // SAFETY: `first < SLOTS`, so the offset stays inside the segment.
-    page.start
-        .set(unsafe { seg.cast::<u8>().add(first * SLOT_SIZE) });
-    page.owner.store(SOLO_OWNER, Ordering::Relaxed);
-    page
+    // SAFETY: the slots were just taken for us and described.
+    unsafe { &(*seg).pages[first] }
 }
 
 /// Grows solo page `page` in place to `n` slots if the slots after it are free. Returns
@@ -351,7 +361,7 @@ pub unsafe fn free_page(page: &Page) {
     // SAFETY: forwarded contract: no block is in use.
     unsafe { page.reset_purge_state() };
     let carved = if page.class.get() == SOLO_CLASS {
-        page.solo_touched.get()
+        page.solo_touched.load(Ordering::Relaxed)
     } else {
         os_pages(page.capacity.load(Ordering::Relaxed) as usize * page.bsize())
     };

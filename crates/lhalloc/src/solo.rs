@@ -43,9 +43,8 @@ pub fn alloc(size: usize) -> *mut u8 {
     }
     // SAFETY: a freshly taken solo page, ours.
     let page = unsafe { &*page };
-    let touched = os_pages(size);
-    page.solo_touched.set(touched);
-    counters::add(&counters::CARVED, touched);
+    // `alloc_solo` set the touched bytes (under the segment lock, for the validator).
+    counters::add(&counters::CARVED, page.solo_touched.load(Ordering::Relaxed));
     counters::ORPHAN_ALLOCATED.fetch_add(usable_of(size), Ordering::Relaxed);
     page.start.get()
 }
@@ -56,7 +55,7 @@ pub fn alloc(size: usize) -> *mut u8 {
 /// `page` is a solo page whose block is live.
 #[inline]
 pub unsafe fn usable(page: &Page) -> usize {
-    usable_of(page.solo_size.get())
+    usable_of(page.solo_size.load(Ordering::Relaxed))
 }
 
 /// Resizes the solo block of `page` to `size` bytes in place if its slots, or the free
@@ -65,7 +64,7 @@ pub unsafe fn usable(page: &Page) -> usize {
 /// # Safety
 /// The caller owns the live solo block of `page`.
 pub unsafe fn resize(page: &Page, size: usize) -> bool {
-    let old = page.solo_size.get();
+    let old = page.solo_size.load(Ordering::Relaxed);
     let slots = page.slots.get() as usize;
     let need = slots_for(size);
     if need > slots {
@@ -79,20 +78,26 @@ pub unsafe fn resize(page: &Page, size: usize) -> bool {
             return false;
         }
     } else if need * 4 <= slots {
-        // Much smaller now: give the tail slots back.
+        // Much smaller now: give the tail slots back (the new size first, so that it never
+        // exceeds the slots).
+        page.solo_size.store(size, Ordering::Relaxed);
         // SAFETY: we own the page and nothing lives past `need` slots.
         unsafe { segment::shrink_solo(page, need) };
     }
-    page.solo_size.set(size);
-    let touched = os_pages(size).min(page.slots.get() as usize * SLOT_SIZE);
-    if touched > page.solo_touched.get() {
-        counters::add(&counters::CARVED, touched - page.solo_touched.get());
-        page.solo_touched.set(touched);
-    } else if page.slots.get() as usize * SLOT_SIZE < page.solo_touched.get() {
-        let cap = page.slots.get() as usize * SLOT_SIZE;
-        counters::sub(&counters::CARVED, page.solo_touched.get() - cap);
-        page.solo_touched.set(cap);
+    // Order for readers under the segment lock (the validator): the slots grow before the
+    // size, and the touched bytes before the size, so that `size <= span` and
+    // `touched >= os_pages(size)` hold at every step.
+    let span = page.slots.get() as usize * SLOT_SIZE;
+    let touched = os_pages(size).min(span);
+    let was = page.solo_touched.load(Ordering::Relaxed);
+    if touched > was {
+        counters::add(&counters::CARVED, touched - was);
+        page.solo_touched.store(touched, Ordering::Relaxed);
+    } else if span < was {
+        counters::sub(&counters::CARVED, was - span);
+        page.solo_touched.store(span, Ordering::Relaxed);
     }
+    page.solo_size.store(size, Ordering::Relaxed);
     let (a, b) = (usable_of(size), usable_of(old));
     if a >= b {
         counters::ORPHAN_ALLOCATED.fetch_add(a - b, Ordering::Relaxed);
@@ -107,7 +112,10 @@ pub unsafe fn resize(page: &Page, size: usize) -> bool {
 /// # Safety
 /// The block is live and not used any more by anybody.
 pub unsafe fn free(page: &Page) {
-    counters::ORPHAN_ALLOCATED.fetch_sub(usable_of(page.solo_size.get()), Ordering::Relaxed);
+    counters::ORPHAN_ALLOCATED.fetch_sub(
+        usable_of(page.solo_size.load(Ordering::Relaxed)),
+        Ordering::Relaxed,
+    );
     // SAFETY: the solo page holds one block, now dead; whoever frees it holds the page.
     unsafe { segment::free_page(page) };
 }

@@ -63,19 +63,21 @@ fn check_solo(page: &Page) -> Result<(), Broken> {
             span,
         );
     }
-    if page.solo_size.get() > span {
+    if page.solo_size.load(Ordering::Relaxed) > span {
         return fail(
             "solo block larger than its slots",
             at,
-            page.solo_size.get(),
+            page.solo_size.load(Ordering::Relaxed),
             span,
         );
     }
-    if page.solo_touched.get() < os_pages(page.solo_size.get()).min(span) {
+    if page.solo_touched.load(Ordering::Relaxed)
+        < os_pages(page.solo_size.load(Ordering::Relaxed)).min(span)
+    {
         return fail(
             "solo touched bytes below its size",
             at,
-            page.solo_touched.get(),
+            page.solo_touched.load(Ordering::Relaxed),
             0,
         );
     }
