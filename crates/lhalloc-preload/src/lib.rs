@@ -13,6 +13,38 @@ use core::ptr;
 
 use lhalloc::c;
 
+/// The library's constructor (run by the dynamic loader before `main`): initialises the
+/// allocator and, only if `LHALLOC_BACKGROUND=1`, starts the background purger thread. This is
+/// the one place the preload library creates a thread: not inside a malloc-family call, and
+/// only on request. A failure to create it is reported by `lhalloc::settings()` and leaves
+/// purging deferred to allocation slow paths.
+extern "C" fn preload_init() {
+    lhalloc::init();
+    if lhalloc::background_requested() {
+        let _ = lhalloc::start_background_purger();
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static PRELOAD_INIT: extern "C" fn() = preload_init;
+
+/// The library's destructor (run at normal process exit): with `LHALLOC_REPORT_AT_EXIT=1`,
+/// writes the report of [`lhalloc_print_report`] to stderr.
+extern "C" fn preload_fini() {
+    // SAFETY: the name is NUL-terminated; getenv returns null or a NUL-terminated string.
+    let v = unsafe { libc::getenv(c"LHALLOC_REPORT_AT_EXIT".as_ptr()) };
+    // SAFETY: `v` is null or points to a NUL-terminated string.
+    if !v.is_null() && unsafe { *v } == b'1' as libc::c_char {
+        // SAFETY: always safe.
+        unsafe { lhalloc_print_report() };
+    }
+}
+
+#[used]
+#[link_section = ".fini_array"]
+static PRELOAD_FINI: extern "C" fn() = preload_fini;
+
 /// Sets errno.
 fn set_errno(e: libc::c_int) {
     // SAFETY: __errno_location returns the calling thread's errno slot.
@@ -195,6 +227,24 @@ pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
 #[no_mangle]
 pub unsafe extern "C" fn malloc_trim(_pad: usize) -> libc::c_int {
     libc::c_int::from(lhalloc::collect(false) > 0)
+}
+
+/// Diagnostic (not a libc function): writes lhalloc's settings, statistics and measured segment
+/// residency (`lhalloc::residency`, which takes every allocator lock while it walks) to stderr.
+/// Programs may look it up with `dlsym` to report where the memory is.
+///
+/// # Safety
+/// Always safe; `extern "C"` entry point. Allocates (the message) through the allocator.
+#[no_mangle]
+pub unsafe extern "C" fn lhalloc_print_report() {
+    let msg = format!(
+        "{}\n{:?}\n{}\n",
+        lhalloc::settings(),
+        lhalloc::stats(),
+        lhalloc::residency()
+    );
+    // SAFETY: writing a valid buffer to fd 2.
+    unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
 }
 
 /// glibc's `malloc_usable_size`; 0 for NULL.

@@ -37,7 +37,7 @@ pub unsafe fn calloc(n: usize, size: usize) -> *mut u8 {
     };
     if total > crate::size_class::SMALL_MAX {
         // Fresh mappings are already zero; `large::alloc` zeroes reused ones.
-        return crate::large::alloc(total, MIN_ALIGN, true);
+        return heap::malloc_large(total, MIN_ALIGN, true);
     }
     let p = heap::malloc(total);
     if !p.is_null() {
@@ -47,53 +47,16 @@ pub unsafe fn calloc(n: usize, size: usize) -> *mut u8 {
     p
 }
 
-/// Large blocks at least this big grow by moving their pages (`mremap`) rather than copying.
-const RELOCATE_MIN: usize = 256 << 10;
-
-/// Resizes block `p` to `size` bytes, in place when the block (or, for large blocks, its
-/// mapping) fits; `realloc(null, n) == malloc(n)`; `realloc(p, 0)` frees `p` and returns null
-/// (glibc's behaviour). On failure returns null and leaves `p` untouched.
+/// Resizes block `p` to `size` bytes, in place when it can (see `realloc.rs`);
+/// `realloc(null, n) == malloc(n)`; `realloc(p, 0)` frees `p` and returns null (glibc's
+/// behaviour). On failure returns null and leaves `p` untouched.
 ///
 /// # Safety
 /// `p` is null or a live block from this allocator; on success it must not be used afterwards.
+#[inline]
 pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
-    if p.is_null() {
-        return heap::malloc(size);
-    }
-    if size == 0 {
-        // SAFETY: forwarded contract.
-        unsafe { heap::free(p) };
-        return ptr::null_mut();
-    }
-    // SAFETY: `p` is live.
-    let usable = unsafe { heap::usable_size(p) };
-    if size <= usable && size >= usable / 2 {
-        return p;
-    }
-    if heap::is_large(p) && size > crate::size_class::SMALL_MAX {
-        let base = crate::segment::region_of(p);
-        // SAFETY: `p` is a live large block with mapping at `base`.
-        if unsafe { crate::large::resize_in_place(base, size) } {
-            return p;
-        }
-        if usable >= RELOCATE_MIN {
-            // SAFETY: `p` is a live large block with mapping at `base`.
-            let q = unsafe { crate::large::relocate(base, size) };
-            if !q.is_null() {
-                return q;
-            }
-        }
-    }
-    let q = heap::malloc(size);
-    if q.is_null() {
-        return q;
-    }
-    // SAFETY: both blocks are live, distinct, and at least `min(usable, size)` long.
-    unsafe {
-        ptr::copy_nonoverlapping(p, q, usable.min(size));
-        heap::free(p);
-    }
-    q
+    // SAFETY: forwarded contract.
+    unsafe { crate::realloc::realloc(p, size) }
 }
 
 /// Allocates `size` bytes aligned to `align`; null if `align` is not a power of two or on

@@ -11,14 +11,11 @@
 //! Invariant (cache lock): `cached_bytes == Σ entries' sizes <= purge cap`.
 
 use core::ptr;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::counters::{self, LARGE_CACHED, LARGE_LIVE, LARGE_USABLE, MAPPED, PURGED};
+use crate::geometry::{round_up, KIND_LARGE, OS_PAGE, SEGMENT_SIZE};
 use crate::lock::Lock;
 use crate::os;
-use crate::segment::SEGMENT_SIZE;
-
-/// `kind` of a large mapping.
-pub const KIND_LARGE: u32 = 0x4c48_4c47;
 /// Largest mapping kept in the cache.
 pub const CACHE_MAX_BLOCK: usize = 16 << 20;
 const CACHE_ENTRIES: usize = 16;
@@ -48,6 +45,9 @@ pub struct Cache {
     bytes: usize,
 }
 
+// SAFETY: the entries' pointers name mappings owned by the cache, touched only under its lock.
+unsafe impl Send for Cache {}
+
 /// Cache lock (innermost in the lock order).
 pub static CACHE: Lock<Cache> = Lock::new(Cache {
     entries: [Entry {
@@ -58,13 +58,6 @@ pub static CACHE: Lock<Cache> = Lock::new(Cache {
     len: 0,
     bytes: 0,
 });
-
-/// Bytes mapped for live large blocks.
-pub static LIVE_MAPPED: AtomicUsize = AtomicUsize::new(0);
-/// Usable bytes of live large blocks.
-pub static LIVE_USABLE: AtomicUsize = AtomicUsize::new(0);
-/// Bytes in cached mappings.
-pub static CACHED: AtomicUsize = AtomicUsize::new(0);
 
 fn take_cached(need: usize) -> Option<(*mut u8, usize)> {
     let mut c = CACHE.lock();
@@ -83,24 +76,18 @@ fn take_cached(need: usize) -> Option<(*mut u8, usize)> {
     c.len -= 1;
     c.entries[i] = c.entries[c.len];
     c.bytes -= e.size;
-    CACHED.fetch_sub(e.size, Ordering::Relaxed);
+    counters::sub(&LARGE_CACHED, e.size);
     Some((e.base, e.size))
 }
 
 /// Allocates a large block; `zero` asks for zeroed memory. Null on failure.
 pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
-    crate::init::ensure();
-    crate::purge::want_purger();
-    crate::purge::maybe_start();
     let (offset, map_align, phase) = if align <= SEGMENT_SIZE {
         (align.max(HEADER), SEGMENT_SIZE, 0)
     } else {
         (SEGMENT_SIZE, align, SEGMENT_SIZE)
     };
-    let Some(need) = offset
-        .checked_add(size)
-        .and_then(|n| os::round_up(n, os::OS_PAGE))
-    else {
+    let Some(need) = offset.checked_add(size).and_then(|n| round_up(n, OS_PAGE)) else {
         return ptr::null_mut();
     };
     if need > isize::MAX as usize / 2 {
@@ -121,6 +108,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
             if b.is_null() {
                 return b;
             }
+            counters::add(&MAPPED, need);
             (b, need)
         }
     };
@@ -134,8 +122,8 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
             offset,
         });
     }
-    LIVE_MAPPED.fetch_add(map_size, Ordering::Relaxed);
-    LIVE_USABLE.fetch_add(map_size - offset, Ordering::Relaxed);
+    counters::add(&LARGE_LIVE, map_size);
+    counters::add(&LARGE_USABLE, map_size - offset);
     // SAFETY: `offset < map_size`, inside the mapping.
     let p = unsafe { base.add(offset) };
     if zero && reused {
@@ -165,12 +153,12 @@ pub unsafe fn free(base: *mut u8) {
         let h = &*base.cast::<LargeHeader>();
         (h.map_size, h.offset)
     };
-    LIVE_MAPPED.fetch_sub(map_size, Ordering::Relaxed);
-    LIVE_USABLE.fetch_sub(map_size - offset, Ordering::Relaxed);
-    let delay = crate::options::purge_delay_ms();
+    counters::sub(&LARGE_LIVE, map_size);
+    counters::sub(&LARGE_USABLE, map_size - offset);
+    let delay = crate::options::purge_delay_ns();
     let cap = crate::options::purge_cap_bytes();
     if delay > 0 && map_size <= CACHE_MAX_BLOCK && map_size <= cap {
-        let now = os::now_ms();
+        let now = os::now_ns();
         let mut evicted: Option<Entry> = None;
         {
             let mut c = CACHE.lock();
@@ -186,9 +174,10 @@ pub unsafe fn free(base: *mut u8) {
                 c.len -= 1;
                 c.entries[oldest] = c.entries[c.len];
                 c.bytes -= e.size;
-                CACHED.fetch_sub(e.size, Ordering::Relaxed);
+                counters::sub(&LARGE_CACHED, e.size);
                 if let Some(prev) = evicted.replace(e) {
-                    unmap_entry(prev);
+                    // SAFETY: evicted entries are cached mappings nobody uses any more.
+                    unsafe { unmap_entry(prev) };
                 }
             }
             let len = c.len;
@@ -199,21 +188,29 @@ pub unsafe fn free(base: *mut u8) {
             };
             c.len += 1;
             c.bytes += map_size;
-            CACHED.fetch_add(map_size, Ordering::Relaxed);
+            counters::add(&LARGE_CACHED, map_size);
         }
         if let Some(e) = evicted {
-            unmap_entry(e);
+            // SAFETY: evicted entries are cached mappings nobody uses any more.
+            unsafe { unmap_entry(e) };
         }
-        crate::purge::want_purger();
     } else {
-        os::unmap(base, map_size);
-        crate::stats::PURGED.fetch_add(map_size, Ordering::Relaxed);
+        // SAFETY: per the contract the block is dead and the mapping ours.
+        unsafe { os::unmap(base, map_size) };
+        counters::sub(&MAPPED, map_size);
+        counters::add(&PURGED, map_size);
     }
 }
 
-fn unmap_entry(e: Entry) {
-    os::unmap(e.base, e.size);
-    crate::stats::PURGED.fetch_add(e.size, Ordering::Relaxed);
+/// Unmaps a cached mapping taken out of the cache.
+///
+/// # Safety
+/// `e` was a cache entry (a whole mapping of ours that holds nothing live).
+unsafe fn unmap_entry(e: Entry) {
+    // SAFETY: forwarded contract.
+    unsafe { os::unmap(e.base, e.size) };
+    counters::sub(&MAPPED, e.size);
+    counters::add(&PURGED, e.size);
 }
 
 /// Resizes the large block `p` (mapping at `base`) to `new_size` bytes without moving it, if
@@ -227,7 +224,7 @@ pub unsafe fn resize_in_place(base: *mut u8, new_size: usize) -> bool {
     let Some(need) = h
         .offset
         .checked_add(new_size)
-        .and_then(|n| os::round_up(n, os::OS_PAGE))
+        .and_then(|n| round_up(n, OS_PAGE))
     else {
         return false;
     };
@@ -240,15 +237,17 @@ pub unsafe fn resize_in_place(base: *mut u8, new_size: usize) -> bool {
             return true;
         }
         // SAFETY: `[base + need, base + map_size)` is the tail of our mapping, past the block.
-        os::unmap(unsafe { base.add(need) }, h.map_size - need);
-        crate::stats::PURGED.fetch_add(h.map_size - need, Ordering::Relaxed);
-    } else if !os::remap_in_place(base, h.map_size, need) {
+        unsafe { os::unmap(base.add(need), h.map_size - need) };
+        counters::add(&PURGED, h.map_size - need);
+    // SAFETY: `[base, base + map_size)` is the whole mapping of a live block; growing moves
+    // nothing.
+    } else if !unsafe { os::remap_in_place(base, h.map_size, need) } {
         return false;
     }
-    LIVE_MAPPED.fetch_add(need, Ordering::Relaxed);
-    LIVE_MAPPED.fetch_sub(h.map_size, Ordering::Relaxed);
-    LIVE_USABLE.fetch_add(need, Ordering::Relaxed);
-    LIVE_USABLE.fetch_sub(h.map_size, Ordering::Relaxed);
+    for c in [&LARGE_LIVE, &LARGE_USABLE, &MAPPED] {
+        counters::add(c, need);
+        counters::sub(c, h.map_size);
+    }
     h.map_size = need;
     true
 }
@@ -268,7 +267,7 @@ pub unsafe fn relocate(base: *mut u8, new_size: usize) -> *mut u8 {
     };
     let Some(need) = offset
         .checked_add(new_size)
-        .and_then(|n| os::round_up(n, os::OS_PAGE))
+        .and_then(|n| round_up(n, OS_PAGE))
     else {
         return ptr::null_mut();
     };
@@ -284,20 +283,27 @@ pub unsafe fn relocate(base: *mut u8, new_size: usize) -> *mut u8 {
     if target.is_null() {
         return target;
     }
-    if !os::remap_to(base, old_map, need, target) {
-        os::unmap(target, need);
+    // SAFETY: the old mapping is the block's, which the caller gives up on success; `target`
+    // is a fresh mapping of ours that holds nothing.
+    if !unsafe { os::remap_to(base, old_map, need, target) } {
+        // SAFETY: `target` is the fresh, unused mapping made above.
+        unsafe { os::unmap(target, need) };
         return ptr::null_mut();
     }
     // SAFETY: the header moved with the first page; `target` is now our block's mapping.
     unsafe { (*target.cast::<LargeHeader>()).map_size = need };
-    LIVE_MAPPED.fetch_add(need - old_map, Ordering::Relaxed);
-    LIVE_USABLE.fetch_add(need - old_map, Ordering::Relaxed);
+    counters::add(&LARGE_LIVE, need - old_map);
+    counters::add(&LARGE_USABLE, need - old_map);
+    counters::add(&MAPPED, need - old_map);
     // SAFETY: `offset < need`, inside the new mapping.
     unsafe { target.add(offset) }
 }
 
-/// Unmaps cached mappings older than `delay` ms.
+/// Unmaps cached mappings older than `delay` ns (system calls outside the lock).
 pub fn purge(now: u64, delay: u64) {
+    if counters::get(&LARGE_CACHED) == 0 {
+        return;
+    }
     loop {
         let victim = {
             let mut c = CACHE.lock();
@@ -315,11 +321,25 @@ pub fn purge(now: u64, delay: u64) {
                     c.len -= 1;
                     c.entries[i] = c.entries[c.len];
                     c.bytes -= e.size;
-                    CACHED.fetch_sub(e.size, Ordering::Relaxed);
+                    counters::sub(&LARGE_CACHED, e.size);
                     e
                 }
             }
         };
-        unmap_entry(victim);
+        // SAFETY: the entry was taken out of the cache: nobody else can reach it.
+        unsafe { unmap_entry(victim) };
     }
+}
+
+/// In a forked child whose forking thread interrupted a cache operation (fork from a signal
+/// handler): forgets the cache (its mappings leak in the child) so that it is consistent.
+///
+/// # Safety
+/// Only the fork child handler calls it, with the cache lock's state abandoned.
+pub unsafe fn reset_in_child() {
+    // SAFETY: the child has one thread, which is running the handler.
+    let c = unsafe { CACHE.peek_mut() };
+    c.len = 0;
+    c.bytes = 0;
+    counters::LARGE_CACHED.store(0, core::sync::atomic::Ordering::Relaxed);
 }

@@ -1,89 +1,141 @@
-//! Runtime options: the purge delay, the amount cap on unpurged memory, whether the
-//! background purger may run. Defaults can be overridden by environment variables read once at
-//! initialisation (without allocating) and, for the delay, at run time by
-//! [`set_purge_delay_ms`].
+//! Runtime options: the purge delay, the cap on unpurged free memory, and whether the
+//! preload library should start the background purger.
+//!
+//! Precedence: a value set through the API ([`set_purge_delay_ns`] and friends) always wins;
+//! otherwise the environment (`LHALLOC_PURGE_DELAY_MS`, `LHALLOC_PURGE_DELAY_NS`,
+//! `LHALLOC_PURGE_CAP_MB`, `LHALLOC_BACKGROUND`), read once, lazily, by the first reader or
+//! writer of any option; otherwise the defaults. Each option is one atomic that holds
+//! [`UNSET`] until the API or the environment gives it a value; the environment fills it
+//! with a compare-and-swap from [`UNSET`], so it can never overwrite a value the API stored,
+//! whichever runs first, and nobody ever waits for anybody.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
-/// Default delay before an empty page or a cached large block is given back to the OS.
-/// 1 s: mimalloc v3's choice; the cms-sw measurements quoted in the design notes show that
-/// purging much sooner (0.1 s or immediately) costs 5-18% throughput, while much later
-/// (jemalloc's 10 s) keeps RSS high for long.
-pub const DEFAULT_PURGE_DELAY_MS: u64 = 1000;
+use crate::os;
 
-/// Default cap on free-but-resident bytes in pages: past it, empty pages are purged at once
+/// Default delay before free memory is given back to the OS: 1 s, mimalloc v3's choice. The
+/// cms-sw measurements quoted in the design notes show that purging much sooner (0.1 s or
+/// immediately) costs 5-18% throughput, while much later (jemalloc's 10 s) keeps RSS high.
+pub const DEFAULT_PURGE_DELAY_NS: u64 = 1_000_000_000;
+/// [`DEFAULT_PURGE_DELAY_NS`] in milliseconds.
+pub const DEFAULT_PURGE_DELAY_MS: u64 = DEFAULT_PURGE_DELAY_NS / 1_000_000;
+
+/// Default cap on free-but-resident bytes in empty slots: past it, they are purged at once
 /// whatever their age (time-based decay alone does not bound RSS, jemalloc#2688).
 pub const DEFAULT_PURGE_CAP_BYTES: usize = 32 << 20;
 
-static PURGE_DELAY_MS: AtomicU64 = AtomicU64::new(DEFAULT_PURGE_DELAY_MS);
-static PURGE_CAP_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_PURGE_CAP_BYTES);
-static BACKGROUND: AtomicBool = AtomicBool::new(true);
+/// Shortest interval between two purge rounds.
+pub const MIN_PURGE_INTERVAL_NS: u64 = 100_000;
+/// Longest interval between two purge rounds.
+pub const MAX_PURGE_INTERVAL_NS: u64 = 250_000_000;
 
-/// Sets the delay (milliseconds) after which empty pages and cached large blocks are
-/// returned to the OS. 0 means "immediately, on the freeing path". Default
-/// [`DEFAULT_PURGE_DELAY_MS`] (1000 ms); also settable with `LHALLOC_PURGE_DELAY_MS`.
+/// "No value yet" for an option atomic.
+const UNSET: u64 = u64::MAX;
+
+static PURGE_DELAY_NS: AtomicU64 = AtomicU64::new(UNSET);
+static PURGE_CAP_BYTES: AtomicU64 = AtomicU64::new(UNSET);
+static BACKGROUND: AtomicU64 = AtomicU64::new(UNSET);
+
+const ENV_NOT_READ: u8 = 0;
+const ENV_READ: u8 = 1;
+static ENV: AtomicU8 = AtomicU8::new(ENV_NOT_READ);
+
+/// Reads the environment once (idempotent; concurrent first calls both read it, and the
+/// compare-and-swaps keep the first value stored).
+#[inline]
+pub fn load_env() {
+    if ENV.load(Ordering::Acquire) != ENV_READ {
+        load_env_slow();
+    }
+}
+
+#[cold]
+fn load_env_slow() {
+    let delay = os::env_u64(c"LHALLOC_PURGE_DELAY_NS")
+        .or_else(|| os::env_u64(c"LHALLOC_PURGE_DELAY_MS").map(|ms| ms.saturating_mul(1_000_000)));
+    if let Some(ns) = delay {
+        let _ = PURGE_DELAY_NS.compare_exchange(
+            UNSET,
+            ns.min(UNSET - 1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    if let Some(mb) = os::env_u64(c"LHALLOC_PURGE_CAP_MB") {
+        let bytes = mb.saturating_mul(1 << 20).min(UNSET - 1);
+        let _ =
+            PURGE_CAP_BYTES.compare_exchange(UNSET, bytes, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    if let Some(b) = os::env_u64(c"LHALLOC_BACKGROUND") {
+        let _ = BACKGROUND.compare_exchange(
+            UNSET,
+            u64::from(b != 0),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    ENV.store(ENV_READ, Ordering::Release);
+}
+
+/// Sets the purge delay in nanoseconds: free memory (empty slots, the free blocks of partly
+/// used pooled pages, cached large mappings) is given back to the OS once it has been free
+/// for at least this long. 0 means "at once, on the freeing path" for empty slots and large
+/// blocks, and "at the next purge round" for the rest. Wins over the environment whenever it
+/// is called. See the crate README ("Purge timing") for when rounds run.
+pub fn set_purge_delay_ns(ns: u64) {
+    load_env();
+    PURGE_DELAY_NS.store(ns.min(UNSET - 1), Ordering::Relaxed);
+}
+
+/// The purge delay in nanoseconds (see [`set_purge_delay_ns`]).
+#[inline]
+pub fn purge_delay_ns() -> u64 {
+    load_env();
+    match PURGE_DELAY_NS.load(Ordering::Relaxed) {
+        UNSET => DEFAULT_PURGE_DELAY_NS,
+        v => v,
+    }
+}
+
+/// Sets the purge delay in milliseconds: `set_purge_delay_ns(ms * 1_000_000)`.
 pub fn set_purge_delay_ms(ms: u64) {
-    PURGE_DELAY_MS.store(ms, Ordering::Relaxed);
+    set_purge_delay_ns(ms.saturating_mul(1_000_000));
 }
 
-/// The current purge delay in milliseconds (see [`set_purge_delay_ms`]).
+/// The purge delay in milliseconds, rounded down (use [`purge_delay_ns`] for precision).
 pub fn purge_delay_ms() -> u64 {
-    PURGE_DELAY_MS.load(Ordering::Relaxed)
+    purge_delay_ns() / 1_000_000
 }
 
-/// Sets the cap on free-but-resident page bytes (see [`DEFAULT_PURGE_CAP_BYTES`]).
+/// The interval between purge rounds that the current delay asks for:
+/// `clamp(delay / 4, MIN_PURGE_INTERVAL_NS, MAX_PURGE_INTERVAL_NS)`. Memory free since `t` is
+/// purged by the first round at or after `t + delay`, so at most about a quarter of the delay
+/// late (plus, without the background purger, the wait for the next allocator slow path).
+#[inline]
+pub fn purge_interval_ns() -> u64 {
+    (purge_delay_ns() / 4).clamp(MIN_PURGE_INTERVAL_NS, MAX_PURGE_INTERVAL_NS)
+}
+
+/// Sets the cap on free-but-unpurged bytes in empty slots (see [`DEFAULT_PURGE_CAP_BYTES`]).
 pub fn set_purge_cap_bytes(bytes: usize) {
-    PURGE_CAP_BYTES.store(bytes, Ordering::Relaxed);
+    load_env();
+    PURGE_CAP_BYTES.store((bytes as u64).min(UNSET - 1), Ordering::Relaxed);
 }
 
-/// The cap on free-but-resident page bytes.
+/// The cap on free-but-unpurged bytes in empty slots.
+#[inline]
 pub fn purge_cap_bytes() -> usize {
-    PURGE_CAP_BYTES.load(Ordering::Relaxed)
-}
-
-/// Whether a background purger thread may be started (`LHALLOC_BACKGROUND=0` disables it).
-pub fn background_enabled() -> bool {
-    BACKGROUND.load(Ordering::Relaxed)
-}
-
-/// Reads `name` (NUL-terminated) from the environment as a decimal number, without allocating.
-fn env_u64(name: &[u8]) -> Option<u64> {
-    debug_assert_eq!(name.last(), Some(&0));
-    // SAFETY: `name` is NUL-terminated; getenv returns null or a NUL-terminated string.
-    let p = unsafe { libc::getenv(name.as_ptr().cast()) };
-    if p.is_null() {
-        return None;
-    }
-    let mut v: u64 = 0;
-    let mut i = 0;
-    loop {
-        // SAFETY: `p` is a NUL-terminated string and we stop at the NUL.
-        let c = unsafe { *p.add(i) } as u8;
-        if c == 0 {
-            break;
-        }
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-        i += 1;
-    }
-    if i == 0 {
-        None
-    } else {
-        Some(v)
+    load_env();
+    match PURGE_CAP_BYTES.load(Ordering::Relaxed) {
+        UNSET => DEFAULT_PURGE_CAP_BYTES,
+        v => v as usize,
     }
 }
 
-/// Applies `LHALLOC_PURGE_DELAY_MS`, `LHALLOC_PURGE_CAP_MB` and `LHALLOC_BACKGROUND`.
-pub(crate) fn load_env() {
-    if let Some(ms) = env_u64(b"LHALLOC_PURGE_DELAY_MS\0") {
-        set_purge_delay_ms(ms);
-    }
-    if let Some(mb) = env_u64(b"LHALLOC_PURGE_CAP_MB\0") {
-        set_purge_cap_bytes((mb as usize).saturating_mul(1 << 20));
-    }
-    if let Some(b) = env_u64(b"LHALLOC_BACKGROUND\0") {
-        BACKGROUND.store(b != 0, Ordering::Relaxed);
-    }
+/// Whether the environment asks for the background purger thread (`LHALLOC_BACKGROUND=1`;
+/// default off). Only the preload library's constructor acts on it; a Rust program calls
+/// [`crate::start_background_purger`] itself.
+pub fn background_requested() -> bool {
+    load_env();
+    BACKGROUND.load(Ordering::Relaxed) == 1
 }

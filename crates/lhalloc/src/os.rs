@@ -1,20 +1,14 @@
 //! The OS seam: the only file that maps, unmaps or purges memory (mmap, munmap, mremap,
-//! madvise) and reads the monotonic clock. Everything above it sees "give me N bytes aligned
-//! so", "give these bytes back", "drop the physical pages behind these bytes".
+//! madvise), reads the clock or the environment, or creates a thread. Everything above it
+//! sees "give me N bytes aligned so", "give these bytes back", "drop the physical pages
+//! behind these bytes", "what time is it".
+//!
+//! Functions that can invalidate memory somebody may still use (unmap, purge, remap) are
+//! `unsafe`; the others cannot break memory safety whatever their arguments.
 
 use core::ptr;
 
-/// Granularity of the kernel's page tables that we round mappings to.
-pub const OS_PAGE: usize = 4096;
-
-/// Rounds `n` up to a multiple of `align` (a power of two); `None` on overflow.
-#[inline]
-pub const fn round_up(n: usize, align: usize) -> Option<usize> {
-    match n.checked_add(align - 1) {
-        Some(v) => Some(v & !(align - 1)),
-        None => None,
-    }
-}
+use crate::geometry::OS_PAGE;
 
 /// Maps `size` bytes (a multiple of [`OS_PAGE`]) of zeroed, private, read-write memory whose
 /// address `base` satisfies `(base + phase) % align == 0`. `align` is a power of two that is at
@@ -33,11 +27,15 @@ pub fn map_aligned(size: usize, align: usize, phase: usize) -> *mut u8 {
     let base = if base < raw_addr { base + align } else { base };
     let front = base - raw_addr;
     let back = total - front - size;
-    if front > 0 {
-        unmap(raw, front);
-    }
-    if back > 0 {
-        unmap((base + size) as *mut u8, back);
+    // SAFETY: both trimmed ranges are parts of the mapping made just above that we never
+    // handed out.
+    unsafe {
+        if front > 0 {
+            unmap(raw, front);
+        }
+        if back > 0 {
+            unmap((base + size) as *mut u8, back);
+        }
     }
     base as *mut u8
 }
@@ -62,10 +60,13 @@ pub fn map(size: usize) -> *mut u8 {
     }
 }
 
-/// Unmaps `[p, p + size)`. The caller guarantees (see the callers' `# Safety`) that no live
-/// object lies in the range; a failure is ignored (the range merely stays mapped).
-pub fn unmap(p: *mut u8, size: usize) {
-    // SAFETY: callers only pass ranges that they mapped themselves and that hold no live object.
+/// Unmaps `[p, p + size)`; a failure is ignored (the range merely stays mapped).
+///
+/// # Safety
+/// The range is (part of) a mapping the caller made with [`map`] or [`map_aligned`], and no
+/// live object or reference lies in it.
+pub unsafe fn unmap(p: *mut u8, size: usize) {
+    // SAFETY: per the contract nothing in the range is in use.
     unsafe {
         libc::munmap(p.cast(), size);
     }
@@ -73,8 +74,12 @@ pub fn unmap(p: *mut u8, size: usize) {
 
 /// Drops the physical pages behind `[p, p + size)` (MADV_DONTNEED): they read back as zeros
 /// and stop counting in RSS at once (unlike MADV_FREE). The range stays mapped.
-pub fn purge(p: *mut u8, size: usize) {
-    // SAFETY: callers only pass free ranges of their own mappings; the content is dead.
+///
+/// # Safety
+/// The range lies in a private mapping of ours and its content is dead: nobody reads it
+/// expecting what was written before.
+pub unsafe fn purge(p: *mut u8, size: usize) {
+    // SAFETY: per the contract the content is dead; the mapping stays valid.
     unsafe {
         libc::madvise(p.cast(), size, libc::MADV_DONTNEED);
     }
@@ -82,9 +87,10 @@ pub fn purge(p: *mut u8, size: usize) {
 
 /// Asks the kernel never to back `[p, p + size)` with transparent huge pages. Segments are
 /// carved sparsely (64 KiB slots, 8 KiB at a time): with THP "always", one touched byte would
-/// make 2 MiB resident (the many-thread Ruby blow-up of jemalloc#1674). Failure is harmless.
+/// make 2 MiB resident (the many-thread Ruby blow-up of jemalloc#1674). Failure is harmless;
+/// the call only changes a paging hint, so it cannot break memory safety.
 pub fn no_huge_pages(p: *mut u8, size: usize) {
-    // SAFETY: madvise with MADV_NOHUGEPAGE only changes a paging hint of our own mapping.
+    // SAFETY: MADV_NOHUGEPAGE changes a hint only; contents and validity are unchanged.
     unsafe {
         libc::madvise(p.cast(), size, libc::MADV_NOHUGEPAGE);
     }
@@ -92,19 +98,27 @@ pub fn no_huge_pages(p: *mut u8, size: usize) {
 
 /// Tries to grow or shrink the mapping `[p, p + old)` to `new` bytes without moving it.
 /// Returns whether it worked.
-pub fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
-    // SAFETY: flags 0 forbid moving, so no pointer into the mapping is invalidated; on failure
-    // the mapping is unchanged.
+///
+/// # Safety
+/// `[p, p + old)` is a whole mapping of ours; when shrinking, `[p + new, p + old)` holds no
+/// live object.
+pub unsafe fn remap_in_place(p: *mut u8, old: usize, new: usize) -> bool {
+    // SAFETY: flags 0 forbid moving, so no pointer below `new` is invalidated; on failure the
+    // mapping is unchanged.
     let r = unsafe { libc::mremap(p.cast(), old, new, 0) };
     r != libc::MAP_FAILED
 }
 
-/// Moves the mapping `[p, p + old)` onto `[target, target + new)` (which must be a mapping of
-/// ours, replaced atomically), growing it to `new` bytes: the pages move, nothing is copied.
-/// Returns whether it worked; on failure both mappings are unchanged.
-pub fn remap_to(p: *mut u8, old: usize, new: usize, target: *mut u8) -> bool {
-    // SAFETY: MREMAP_FIXED replaces only `[target, target + new)`, a mapping the caller owns
-    // and holds nothing live; the old range is the caller's block mapping, which it gives up.
+/// Moves the mapping `[p, p + old)` onto `[target, target + new)`, growing it to `new` bytes:
+/// the pages move, nothing is copied. Returns whether it worked; on failure both mappings are
+/// unchanged.
+///
+/// # Safety
+/// `[p, p + old)` is a whole mapping of ours that the caller gives up (no reference into it
+/// survives a success); `[target, target + new)` is a mapping of ours holding nothing live,
+/// which the move replaces.
+pub unsafe fn remap_to(p: *mut u8, old: usize, new: usize, target: *mut u8) -> bool {
+    // SAFETY: per the contract both ranges are ours and nothing live is lost.
     let r = unsafe {
         libc::mremap(
             p.cast(),
@@ -117,8 +131,9 @@ pub fn remap_to(p: *mut u8, old: usize, new: usize, target: *mut u8) -> bool {
     r != libc::MAP_FAILED
 }
 
-/// Milliseconds of CLOCK_MONOTONIC (vDSO, no syscall on Linux).
-pub fn now_ms() -> u64 {
+/// Nanoseconds of CLOCK_MONOTONIC (vDSO, no syscall on Linux).
+#[inline]
+pub fn now_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -127,17 +142,162 @@ pub fn now_ms() -> u64 {
     unsafe {
         libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
     }
-    (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Sleeps for `ms` milliseconds.
-pub fn sleep_ms(ms: u64) {
+/// Sleeps for `ns` nanoseconds (less if a signal interrupts it).
+pub fn sleep_ns(ns: u64) {
     let ts = libc::timespec {
-        tv_sec: (ms / 1000) as libc::time_t,
-        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
     };
     // SAFETY: `ts` is a valid timespec; the remainder pointer may be null.
     unsafe {
         libc::nanosleep(&ts, ptr::null_mut());
+    }
+}
+
+/// Reads `name` (NUL-terminated) from the environment as a decimal number, without
+/// allocating. `None` if unset, empty, not a number or out of range.
+pub fn env_u64(name: &core::ffi::CStr) -> Option<u64> {
+    // SAFETY: `name` is NUL-terminated; getenv returns null or a NUL-terminated string.
+    let p = unsafe { libc::getenv(name.as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    let mut i = 0;
+    loop {
+        // SAFETY: `p` is a NUL-terminated string and we stop at the NUL.
+        let c = unsafe { *p.add(i) } as u8;
+        if c == 0 {
+            break;
+        }
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+        i += 1;
+    }
+    if i == 0 {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// The calling process's id (a system call: callers keep it off hot paths).
+pub fn pid() -> u32 {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() as u32 }
+}
+
+/// Sleeps while `*word == expected` (FUTEX_WAIT, process-private); returns at once if it is
+/// not, or on a wake-up, a signal or a spurious wake-up (callers re-check).
+pub fn futex_wait(word: &core::sync::atomic::AtomicU32, expected: u32) {
+    // SAFETY: the futex word is a valid, aligned u32 that lives as long as the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            ptr::null::<libc::timespec>(),
+        );
+    }
+}
+
+/// Wakes one thread sleeping in [`futex_wait`] on `word`.
+pub fn futex_wake_one(word: &core::sync::atomic::AtomicU32) {
+    // SAFETY: as above; FUTEX_WAKE only reads the word's address.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        );
+    }
+}
+
+/// Yields the processor.
+pub fn yield_now() {
+    // SAFETY: sched_yield has no preconditions.
+    unsafe {
+        libc::sched_yield();
+    }
+}
+
+/// Writes `msg` to stderr and aborts the process (no allocation, no unwinding).
+pub fn fatal(msg: &str) -> ! {
+    // SAFETY: writing a valid buffer to fd 2; abort never returns.
+    unsafe {
+        libc::write(2, msg.as_ptr().cast(), msg.len());
+        libc::abort()
+    }
+}
+
+/// Starts a detached thread running `f` with every signal blocked (so it never takes the
+/// program's signals) and a 256 KiB stack. `pthread_create` allocates (its stack's TLS block
+/// through malloc): callers must hold no allocator lock and must not be inside a malloc-family
+/// call. Returns the `pthread_create` error number on failure.
+pub fn spawn_detached(f: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void) -> Result<(), i32> {
+    // SAFETY: plain pthread calls on local, initialised values. All signals are blocked while
+    // the thread is created so that it inherits a full mask; the caller's mask is restored.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        libc::pthread_attr_init(&mut attr);
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        libc::pthread_attr_setstacksize(&mut attr, 256 << 10);
+        let mut all: libc::sigset_t = core::mem::zeroed();
+        let mut old: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let mut tid: libc::pthread_t = 0;
+        let rc = libc::pthread_create(&mut tid, &attr, f, ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
+        libc::pthread_attr_destroy(&mut attr);
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(rc)
+        }
+    }
+}
+
+/// Resident bytes of `[p, p + len)` (a range of our own mappings, page-aligned), measured
+/// with `mincore`; 0 where the kernel refuses. Reads no memory of the range.
+pub fn resident_bytes(p: usize, len: usize) -> usize {
+    let mut vec = [0u8; 256];
+    let mut done = 0;
+    let mut total = 0;
+    while done < len {
+        let n = ((len - done) / OS_PAGE).clamp(1, vec.len());
+        // SAFETY: mincore writes one byte per page of the range into `vec` (n <= its length);
+        // it reads nothing of the range itself.
+        let rc = unsafe {
+            libc::mincore(
+                (p + done) as *mut libc::c_void,
+                n * OS_PAGE,
+                vec.as_mut_ptr(),
+            )
+        };
+        if rc != 0 {
+            return total;
+        }
+        total += vec[..n].iter().filter(|&&b| b & 1 != 0).count() * OS_PAGE;
+        done += n * OS_PAGE;
+    }
+    total
+}
+
+/// The OS page size the kernel reports; lhalloc assumes [`OS_PAGE`] and checks it at init.
+pub fn kernel_page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if v <= 0 {
+        OS_PAGE
+    } else {
+        v as usize
     }
 }

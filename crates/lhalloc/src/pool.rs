@@ -5,13 +5,15 @@
 //! drain, become empty, and are given back to their segments and then to the OS.
 //!
 //! Invariant (pool lock): a page is on the list of bucket `b` of pool `c` iff
-//! `in_pool && bucket == b && class == c`; lists are doubly linked and null-terminated.
+//! `in_pool && bucket == b && class == c`; lists are doubly linked and null-terminated;
+//! `len == Σ list lengths`.
 
 use core::ptr;
 use core::sync::atomic::Ordering;
 
 use crate::lock::Lock;
 use crate::page::Page;
+use crate::purge_flags;
 use crate::size_class::NUM_CLASSES;
 
 /// Fullness buckets per class; bucket `BUCKETS - 1` holds the fullest pages.
@@ -22,6 +24,10 @@ pub struct Pool {
     pub heads: [*const Page; BUCKETS],
     pub len: usize,
 }
+
+// SAFETY: the raw pointers lead to page descriptors whose pool fields are only touched under
+// this pool's lock; moving the state between threads is how the lock is used.
+unsafe impl Send for Pool {}
 
 /// Per-class pools. Lock order: class order, before the segment lock.
 pub static POOLS: [Lock<Pool>; NUM_CLASSES] = [const {
@@ -40,8 +46,12 @@ pub fn bucket_of(page: &Page) -> usize {
 
 impl Pool {
     /// Links `page` into bucket `b`.
-    pub fn link(&mut self, page: &Page, b: usize) {
-        page.in_pool.set(true);
+    ///
+    /// # Safety
+    /// The caller holds this pool's lock (through `self`) and the page, which is of this
+    /// pool's class, unowned and on no list; the pool becomes its holder.
+    pub unsafe fn link(&mut self, page: &Page, b: usize) {
+        page.in_pool.store(true, Ordering::Relaxed);
         page.bucket.set(b as u8);
         page.prev.set(ptr::null());
         page.next.set(self.heads[b]);
@@ -53,8 +63,11 @@ impl Pool {
         self.len += 1;
     }
 
-    /// Unlinks `page` (which is on one of this pool's lists).
-    pub fn unlink(&mut self, page: &Page) {
+    /// Unlinks `page`; the caller becomes its holder.
+    ///
+    /// # Safety
+    /// `page` is on one of this pool's lists (and the caller holds the lock through `self`).
+    pub unsafe fn unlink(&mut self, page: &Page) {
         let b = page.bucket.get() as usize;
         let prev = page.prev.get();
         let next = page.next.get();
@@ -68,24 +81,42 @@ impl Pool {
             // SAFETY: as above.
             unsafe { (*next).prev.set(prev) };
         }
-        page.in_pool.set(false);
+        page.in_pool.store(false, Ordering::Relaxed);
         page.next.set(ptr::null());
         page.prev.set(ptr::null());
         self.len -= 1;
     }
 }
 
-/// Puts a page that nobody holds any more into its class pool. The caller gave up the page
-/// (owner 0) or won it by clearing its FULL flag.
-pub fn push(page: &Page) {
+/// Links a page that the caller holds and gives up into `pool` (whose lock the caller holds),
+/// noting when its free memory becomes old enough to trim.
+///
+/// # Safety
+/// The caller holds `pool`'s lock (through `pool`) and the page, which belongs to that
+/// pool's class, has `owner == 0` and is on no list.
+pub unsafe fn link_given_up(pool: &mut Pool, page: &Page, now: u64) {
     let cls = page.class.get() as usize;
-    let now = crate::os::now_ms();
-    let mut pool = POOLS[cls].lock();
-    page.pooled_at.set(now);
+    page.changed_at.set(now);
     page.trimmed.set(false);
     let b = bucket_of(page);
-    pool.link(page, b);
-    crate::purge::want_purger();
+    // SAFETY: forwarded contract.
+    unsafe { pool.link(page, b) };
+    purge_flags::note_trim_due(cls, now.saturating_add(crate::options::purge_delay_ns()));
+    if page.thread_free.load(Ordering::Relaxed) != 0 {
+        purge_flags::note_pool_remote(cls);
+    }
+}
+
+/// Puts a page that nobody holds any more into its class pool.
+///
+/// # Safety
+/// The caller holds the page and gives it up: `owner == 0`, on no list, not FULL.
+pub unsafe fn push(page: &Page) {
+    let cls = page.class.get() as usize;
+    let now = crate::os::now_ns();
+    let mut pool = POOLS[cls].lock();
+    // SAFETY: forwarded contract; we hold the pool lock.
+    unsafe { link_given_up(&mut pool, page, now) };
 }
 
 /// Takes the fullest pooled page of class `cls`; null if the pool is empty. The page is
@@ -100,8 +131,8 @@ pub fn take(cls: usize) -> *const Page {
         if !p.is_null() {
             // SAFETY: list members are live page descriptors guarded by this pool's lock.
             let page = unsafe { &*p };
-            pool.unlink(page);
-            page.trimmed_bytes.store(0, Ordering::Relaxed);
+            // SAFETY: `page` is on this pool's list `b`.
+            unsafe { pool.unlink(page) };
             return p;
         }
     }

@@ -1,168 +1,198 @@
-//! Giving memory back to the OS, and the background purger thread.
+//! The purge round: giving free memory back to the OS, on a clock.
 //!
-//! Policy: an empty page goes back to its segment as "dirty"; dirty slots are purged with
-//! MADV_DONTNEED (RSS drops at once, unlike MADV_FREE) once they have been free for the purge
-//! delay (default 1 s, [`crate::set_purge_delay_ms`]), and at once when the dirty bytes pass the
-//! cap (32 MiB) or the delay is 0. A segment that is entirely free and cold is unmapped (one is
-//! kept, purged, as a spare). Cached
-//! large mappings older than the delay are unmapped. The delay avoids the cost of purging and
-//! re-faulting memory that is about to be reused (-5..18% throughput when purging eagerly, see
-//! the design notes); the cap bounds RSS whatever the timing.
+//! Policy: memory that has been free for at least the purge delay
+//! ([`crate::set_purge_delay_ns`], default 1 s) is given back with MADV_DONTNEED (RSS drops
+//! at once, unlike MADV_FREE) or munmap:
+//! - empty slots (pages that emptied), from the time they emptied; at once when the delay is
+//!   0 or the dirty bytes pass the cap (32 MiB);
+//! - the free blocks of partly used pages sitting in a pool, at OS-page granularity, once the
+//!   page has been pooled (or last trimmed) for the delay and its free set grew since, so at
+//!   most once per delay per page and at most about two delays after a block was freed
+//!   (`Page::trim`);
+//! - cached large mappings, from the time they were freed;
+//! - entirely free segments are unmapped (one is kept, purged, as a spare).
 //!
-//! The purger thread wakes every `clamp(delay / 4, 10 ms, 250 ms)`, collects the remote frees of
-//! pooled pages (so pages emptied by other threads' frees are found without any owner), frees
-//! the empty ones, and purges what is old enough — so an idle process shrinks too. It is started
-//! lazily, from an allocation slow path that holds no lock, the first time there is something
-//! to purge; `pthread_create` may allocate through us, which is then an ordinary nested call.
+//! The delay avoids purging and re-faulting memory that is about to be reused (-5..18%
+//! throughput when purging eagerly, see the design notes); the cap bounds RSS whatever the
+//! timing.
+//!
+//! Who runs rounds: **deferred purging** (as mimalloc's): every allocation slow path of every
+//! thread (page refill, large allocation) reads the clock and runs a round when the previous
+//! one is at least `purge_interval_ns()` old. No thread is ever created here, and nothing
+//! waits: a round already running elsewhere makes the others skip. A background thread
+//! (`reclaim.rs`) may also run rounds, if the program started it from a safe point.
+//!
+//! Each round collects the remote frees of the pooled pages of flagged classes (so pages
+//! emptied by other threads' frees are found without any owner), frees the empty ones, trims
+//! the old enough ones, then purges slots and the large cache.
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::os;
+use crate::options;
+use crate::page::Page;
 use crate::pool::{self, BUCKETS, POOLS};
-use crate::segment::{self, SEGMENTS};
-use crate::size_class::{self, NUM_CLASSES};
+use crate::purge_flags::{self, POOL_TRIM_AT};
+use crate::segment;
 
-/// Pooled pages of blocks at least this big get their free blocks' interiors purged after the
-/// delay (`Page::trim_free`), without waiting for the whole page to empty: a 128 KiB page of
-/// 64 KiB blocks (Ruby's heap pages, socket buffers) may stay partly used for a long time.
-pub const TRIM_MIN_BLOCK: usize = 16 << 10;
+/// Set while a round runs (rounds never wait for each other).
+static BUSY: AtomicBool = AtomicBool::new(false);
+/// When the next deferred round is due, ns.
+static NEXT_AT: AtomicU64 = AtomicU64::new(0);
+/// Rounds run so far.
+pub static ROUNDS: AtomicU64 = AtomicU64::new(0);
 
-static WANTED: AtomicBool = AtomicBool::new(false);
-static STARTED: AtomicBool = AtomicBool::new(false);
-
-/// Notes that there is memory to purge (called under locks: only sets a flag).
+/// Runs a round if one is due (called from allocation slow paths, with no lock held).
 #[inline]
-pub fn want_purger() {
-    if !WANTED.load(Ordering::Relaxed) {
-        WANTED.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Starts the purger thread if it is wanted and not running. Call with no lock held.
-#[inline]
-pub fn maybe_start() {
-    if WANTED.load(Ordering::Relaxed) && !STARTED.load(Ordering::Relaxed) {
-        start();
-    }
-}
-
-/// Whether the background purger thread has been started.
-pub fn purger_running() -> bool {
-    STARTED.load(Ordering::Relaxed)
-}
-
-#[cold]
-fn start() {
-    if !crate::options::background_enabled() {
+pub fn maybe_run(now: u64) {
+    let next = NEXT_AT.load(Ordering::Relaxed);
+    if now < next {
         return;
     }
-    if STARTED
-        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
-        .is_err()
+    let interval = options::purge_interval_ns();
+    if NEXT_AT
+        .compare_exchange(next, now + interval, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
     {
-        return;
-    }
-    // SAFETY: plain pthread calls on local, initialised values. All signals are blocked while
-    // the thread is created so that it inherits a full mask and never takes the program's
-    // signals; the caller's mask is restored afterwards.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
-        libc::pthread_attr_init(&mut attr);
-        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
-        libc::pthread_attr_setstacksize(&mut attr, 256 << 10);
-        let mut all: libc::sigset_t = core::mem::zeroed();
-        let mut old: libc::sigset_t = core::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let mut tid: libc::pthread_t = 0;
-        libc::pthread_create(&mut tid, &attr, purger_main, ptr::null_mut());
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
-        libc::pthread_attr_destroy(&mut attr);
+        run(now, options::purge_delay_ns());
     }
 }
 
-extern "C" fn purger_main(_: *mut libc::c_void) -> *mut libc::c_void {
-    loop {
-        let delay = crate::options::purge_delay_ms();
-        os::sleep_ms((delay / 4).clamp(10, 250));
-        tick(os::now_ms(), crate::options::purge_delay_ms());
+/// One purge round: collect and trim pooled pages, free empty ones, purge what is `delay` ns
+/// old. Skipped (returns 0) if another round is running. Returns the bytes given back.
+pub fn run(now: u64, delay: u64) -> usize {
+    if BUSY.swap(true, Ordering::Acquire) {
+        return 0;
     }
+    run_claimed(now, delay)
 }
 
-/// In a forked child: the purger thread is gone; let the next slow path start a new one.
-pub fn forget_after_fork() {
-    STARTED.store(false, Ordering::Relaxed);
-    // Wait for a new reason (a page freed or pooled, a large block): a child that only
-    // allocates a little before `exec` should not pay for a thread.
-    WANTED.store(false, Ordering::Relaxed);
+/// Like [`run`], but waits for a round running elsewhere to end first (for explicit
+/// requests: `collect`). Rounds take bounded time, so the wait ends.
+pub fn run_after_others(delay: u64) -> usize {
+    while BUSY.swap(true, Ordering::Acquire) {
+        crate::os::yield_now();
+    }
+    run_claimed(crate::os::now_ns(), delay)
 }
 
-/// One purge round: collect pooled pages, free the empty ones, purge what is `delay` ms old.
-pub fn tick(now: u64, delay: u64) {
-    for cls in 0..NUM_CLASSES {
+/// A round, with `BUSY` already set by the caller.
+fn run_claimed(now: u64, delay: u64) -> usize {
+    let before = crate::counters::get(&crate::counters::PURGED);
+    let mut classes = purge_flags::take_pool_remote();
+    for (cls, at) in POOL_TRIM_AT.iter().enumerate() {
+        if at.load(Ordering::Relaxed) <= now {
+            classes |= 1 << cls;
+        }
+    }
+    while classes != 0 {
+        let cls = classes.trailing_zeros() as usize;
+        classes &= classes - 1;
         collect_pool(cls, now, delay);
     }
-    {
-        let mut st = SEGMENTS.lock();
-        segment::purge_locked(&mut st, now, delay);
+    if segment::has_work() {
+        segment::purge(now, delay);
     }
     crate::large::purge(now, delay);
+    ROUNDS.fetch_add(1, Ordering::Relaxed);
+    BUSY.store(false, Ordering::Release);
+    crate::counters::get(&crate::counters::PURGED).saturating_sub(before)
 }
 
+/// Pages handled per locked pass over a pool.
+const BATCH: usize = 64;
+
 /// Collects the remote frees of every page in pool `cls`, gives the empty pages back to their
-/// segments and re-buckets the others by their new fullness.
+/// segments, trims the free memory of pages pooled or last trimmed `delay` ns ago, and
+/// re-buckets the others by their new fullness. System calls happen with the lock released.
 fn collect_pool(cls: usize, now: u64, delay: u64) {
-    let trim = size_class::block_size(cls) >= TRIM_MIN_BLOCK;
-    let mut pool = POOLS[cls].lock();
-    if pool.len == 0 {
-        return;
-    }
-    let heads = pool.heads;
-    pool.heads = [ptr::null(); BUCKETS];
-    pool.len = 0;
-    for head in heads {
-        let mut p = head;
-        while !p.is_null() {
-            // SAFETY: pages on the detached lists are live descriptors held by the pool, whose
-            // lock we hold.
-            let page = unsafe { &*p };
-            p = page.next.get();
-            page.in_pool.set(false);
-            if page.collect_remote() > 0 {
-                page.trimmed.set(false);
+    loop {
+        let mut empty: [*const Page; BATCH] = [ptr::null(); BATCH];
+        let mut nempty = 0;
+        let mut trim: [*const Page; BATCH] = [ptr::null(); BATCH];
+        let mut ntrim = 0;
+        let mut more = false;
+        {
+            POOL_TRIM_AT[cls].store(u64::MAX, Ordering::Relaxed);
+            let mut pool = POOLS[cls].lock();
+            if pool.len == 0 {
+                return;
             }
-            if page.used.load(Ordering::Relaxed) == 0 {
-                // SAFETY: the pool holds the page, it is unlinked, and no block is in use.
-                unsafe { segment::free_page(page) };
-            } else {
-                if trim && !page.trimmed.get() && now.saturating_sub(page.pooled_at.get()) >= delay
-                {
-                    let bytes = page.trim_free();
-                    crate::stats::PURGED.fetch_add(bytes, Ordering::Relaxed);
+            let heads = pool.heads;
+            pool.heads = [ptr::null(); BUCKETS];
+            pool.len = 0;
+            for head in heads {
+                let mut p = head;
+                while !p.is_null() {
+                    // SAFETY: pages on the detached lists are live descriptors held by the
+                    // pool, whose lock we hold.
+                    let page = unsafe { &*p };
+                    p = page.next.get();
+                    page.in_pool.store(false, Ordering::Relaxed);
+                    // SAFETY: the pool holds the page.
+                    if unsafe { page.collect_remote() } > 0 {
+                        page.trimmed.set(false);
+                    }
+                    let used = page.used.load(Ordering::Relaxed);
+                    let due =
+                        !page.trimmed.get() && now.saturating_sub(page.changed_at.get()) >= delay;
+                    if used == 0 && nempty < BATCH {
+                        empty[nempty] = page;
+                        nempty += 1;
+                        continue;
+                    }
+                    if used != 0 && due && ntrim < BATCH {
+                        trim[ntrim] = page;
+                        ntrim += 1;
+                        continue;
+                    }
+                    if used == 0 || due {
+                        more = true;
+                    } else if !page.trimmed.get() {
+                        purge_flags::note_trim_due(
+                            cls,
+                            page.changed_at.get().saturating_add(delay),
+                        );
+                    }
+                    let b = pool::bucket_of(page);
+                    // SAFETY: we hold the pool lock and the page, now on no list.
+                    unsafe { pool.link(page, b) };
                 }
-                let b = pool::bucket_of(page);
-                pool.link(page, b);
             }
+        }
+        for &p in &empty[..nempty] {
+            // SAFETY: taken off the pool above: we hold it, and no block of it is in use.
+            unsafe { segment::free_page(&*p) };
+        }
+        for &p in &trim[..ntrim] {
+            // SAFETY: taken off the pool above: we hold it (unlinked, unowned), its remote
+            // frees collected.
+            let page = unsafe { &*p };
+            // SAFETY: as above.
+            unsafe { page.trim() };
+            page.trimmed.set(true);
+            page.changed_at.set(now);
+        }
+        if ntrim > 0 {
+            let mut pool = POOLS[cls].lock();
+            for &p in &trim[..ntrim] {
+                // SAFETY: we hold the page (taken off the pool above).
+                let page = unsafe { &*p };
+                let b = pool::bucket_of(page);
+                // SAFETY: we hold the pool lock and the page, on no list.
+                unsafe { pool.link(page, b) };
+                if page.thread_free.load(Ordering::Relaxed) != 0 {
+                    purge_flags::note_pool_remote(cls);
+                }
+            }
+        }
+        if !more {
+            return;
         }
     }
 }
 
-/// Gives back, now, what can be given back: the calling thread's empty active pages and
-/// empty pooled pages go back to their segments; then dirty memory older than the purge delay
-/// (all of it if `force`) is purged. Returns the bytes purged by this call (others' purges
-/// running at the same time may be counted too).
-pub fn collect(force: bool) -> usize {
-    crate::init::ensure();
-    let before = crate::stats::PURGED.load(Ordering::Relaxed);
-    crate::heap::release_empty_pages();
-    let delay = if force {
-        0
-    } else {
-        crate::options::purge_delay_ms()
-    };
-    tick(os::now_ms(), delay);
-    crate::stats::PURGED
-        .load(Ordering::Relaxed)
-        .saturating_sub(before)
+/// In a forked child: a round that another thread was running is gone.
+pub fn after_fork_child() {
+    BUSY.store(false, Ordering::Relaxed);
 }

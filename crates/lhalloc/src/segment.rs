@@ -1,37 +1,31 @@
 //! Segments: 4 MiB regions, 4 MiB-aligned, cut into 64 slots of 64 KiB. Slot 0 holds the
-//! segment header and the 64 page descriptors; slots 1..=63 hold pages. Every segment is on
-//! one global list under one lock (taken once per page, not per object).
-//!
-//! Any pointer `p` we hand out satisfies `1 <= p - base <= 4 MiB` where
-//! `base = (p - 1) & !(4 MiB - 1)` starts either a segment or a large mapping (`large.rs`);
-//! the first word at `base` tells which.
+//! segment header, the 64 page descriptors and their purge maps; slots 1..=63 hold pages.
+//! Every segment is on one global list under one lock, taken once per page (never per
+//! object) and never across a system call: new segments are mapped, and slots are purged or
+//! unmapped, with the lock released (slots being purged are marked `purging` meanwhile so that
+//! nobody takes them).
 //!
 //! Invariants (checked by `validate.rs`):
-//! - bit 0 of `free_slots` is clear; `dirty_slots ⊆ free_slots`
-//! - slot `i` is in use iff bit `i` of `free_slots` is clear; then `head[i] = h` with
-//!   `h <= i < h + pages[h].slots` and `pages[h].block_size != 0`
-//! - `dirty_bytes == popcount(dirty_slots) * SLOT_SIZE`, summed over segments.
+//! - bit 0 of `free_slots` and of `purging_slots` is clear; `dirty_slots ⊆ free_slots`;
+//!   `free_slots ∩ purging_slots = ∅`
+//! - slot `i` is in use iff bit `i` is clear in both `free_slots` and `purging_slots`; then
+//!   `head[i] = h` with `h <= i < h + pages[h].slots` and `pages[h].block_size != 0`
+//! - `DIRTY == Σ over listed segments of popcount(dirty_slots) * SLOT_SIZE`
+//! - `count == |list|`, `MAPPED ⊇ count * SEGMENT_SIZE`, `HEADERS == count * HEADER_RESIDENT`.
 
 use core::cell::Cell;
 use core::ptr;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
+use crate::counters;
+use crate::geometry::{os_pages, KIND_SEGMENT, SEGMENT_SIZE, SLOTS, SLOT_SIZE};
 use crate::lock::Lock;
 use crate::os;
-use crate::page::Page;
+use crate::page::{Page, PurgeMap, SOLO_CLASS, SOLO_OWNER};
 use crate::size_class;
-use crate::stats;
 
-/// Size and alignment of a segment.
-pub const SEGMENT_SIZE: usize = 4 << 20;
-/// Size of a slot, the unit pages are made of.
-pub const SLOT_SIZE: usize = 64 << 10;
-/// Slots per segment.
-pub const SLOTS: usize = SEGMENT_SIZE / SLOT_SIZE;
-/// `kind` of a segment.
-pub const KIND_SEGMENT: u32 = 0x4c48_5345;
 /// Every page slot free (slot 0 is the header).
-const ALL_FREE: u64 = !1u64;
+pub const ALL_FREE: u64 = !1u64;
 
 /// Segment header, at the segment's base (slot 0).
 #[repr(C)]
@@ -44,41 +38,51 @@ pub struct Segment {
     pub free_slots: Cell<u64>,
     /// Bit i iff slot i is free and its memory not yet purged (segment lock).
     pub dirty_slots: Cell<u64>,
-    /// When each free slot was freed, in ms of the monotonic clock (segment lock).
+    /// Bit i iff slot i is being purged outside the lock (neither free nor in use).
+    pub purging_slots: Cell<u64>,
+    /// When each free slot was freed, ns of the monotonic clock (segment lock).
     pub freed_at: [Cell<u64>; SLOTS],
     /// For a slot in use: the slot index of its page's descriptor.
     pub head: [AtomicU8; SLOTS],
     /// Page descriptors, indexed by their first slot.
     pub pages: [Page; SLOTS],
+    /// Purge maps of the pages, apart so that they are touched only for trimmed pages.
+    pub maps: [PurgeMap; SLOTS],
 }
 
 const _: () = assert!(core::mem::size_of::<Segment>() <= SLOT_SIZE);
 
-/// Bytes of the header that are ever touched (counted as resident).
-pub const HEADER_RESIDENT: usize =
-    (core::mem::size_of::<Segment>() + os::OS_PAGE - 1) & !(os::OS_PAGE - 1);
+/// Bytes of the header that are touched in normal use (counted as resident): everything but
+/// the purge maps.
+pub const HEADER_RESIDENT: usize = os_pages(core::mem::offset_of!(Segment, maps));
 
 /// Global segment state (segment lock).
 pub struct SegState {
     pub head: *mut Segment,
     pub count: usize,
-    pub dirty_bytes: usize,
 }
+
+// SAFETY: the raw pointers lead to segment headers, which are only touched under the segment
+// lock (or through atomics); moving the state between threads is how the lock is used.
+unsafe impl Send for SegState {}
 
 /// The segment lock. Lock order: pool locks, then this one, then the large-cache lock.
 pub static SEGMENTS: Lock<SegState> = Lock::new(SegState {
     head: ptr::null_mut(),
     count: 0,
-    dirty_bytes: 0,
 });
 
 /// Number of mapped segments (for statistics without the lock).
 pub static SEGMENT_COUNT: AtomicUsize = AtomicUsize::new(0);
 
-/// Start of the region (segment or large mapping) that `p` was handed out from.
+/// Number of listed segments with every slot free or being purged (the purge round unmaps
+/// all but one of them).
+pub static EMPTY_SEGMENTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether a segment has no slot in use.
 #[inline]
-pub fn region_of(p: *mut u8) -> *mut u8 {
-    ((p as usize - 1) & !(SEGMENT_SIZE - 1)) as *mut u8
+fn is_empty(s: &Segment) -> bool {
+    s.free_slots.get() | s.purging_slots.get() == ALL_FREE
 }
 
 /// The descriptor of the page that block `p` belongs to.
@@ -95,6 +99,12 @@ pub unsafe fn page_of(seg: *mut u8, p: *mut u8) -> &'static Page {
         let h = (*s).head[slot].load(Ordering::Relaxed) as usize;
         &(*s).pages[h]
     }
+}
+
+/// The segment of a page descriptor.
+#[inline]
+pub fn segment_of(page: &Page) -> *mut Segment {
+    ((page as *const Page as usize) & !(SEGMENT_SIZE - 1)) as *mut Segment
 }
 
 /// Finds `n` contiguous free slots in `free`; returns the first.
@@ -117,170 +127,449 @@ fn find_run(free: u64, n: usize) -> Option<usize> {
     None
 }
 
-/// Takes a fresh page for class `cls` (first fit over the segments, mapping a new segment if
-/// none has room). The page is returned with no holder set and no block carved; null on OOM.
+/// Maps and initialises a new segment (not yet listed); null on failure.
+fn map_segment() -> *mut Segment {
+    let base = os::map_aligned(SEGMENT_SIZE, SEGMENT_SIZE, 0);
+    if base.is_null() {
+        return ptr::null_mut();
+    }
+    os::no_huge_pages(base, SEGMENT_SIZE);
+    let seg = base.cast::<Segment>();
+    // SAFETY: fresh zeroed mapping of SEGMENT_SIZE bytes; all-zero bytes are a valid
+    // `Segment` apart from `kind`, `free_slots` and the descriptors' map pointers, which we set
+    // before publishing it.
+    unsafe {
+        ptr::addr_of_mut!((*seg).kind).write(KIND_SEGMENT);
+        (*seg).free_slots.set(ALL_FREE);
+        for i in 0..SLOTS {
+            (*seg).pages[i].map.set(&(*seg).maps[i]);
+        }
+    }
+    counters::add(&counters::MAPPED, SEGMENT_SIZE);
+    counters::add(&counters::HEADERS, HEADER_RESIDENT);
+    SEGMENT_COUNT.fetch_add(1, Ordering::Relaxed);
+    seg
+}
+
+/// Segments [`take_slots`] looks at past the first fit for purged slots.
+const CLEAN_SCAN: usize = 8;
+
+/// Takes `n` free slots of some segment (first fit over the list, else a new segment).
+/// Returns the segment and the first slot, with the slots marked in use (heads set to the
+/// first slot) and no longer dirty; `None` on OOM. With `prefer_clean`, a run of purged slots
+/// is taken if there is one before or up to [`CLEAN_SCAN`] segments after the first fit (a
+/// solo block uses only the start of its slots, and
+/// dirty slots would keep the rest resident for the block's whole life); otherwise the first
+/// fit, dirty or not (reusing resident memory saves page faults for pages that will be carved).
+fn take_slots(
+    n: usize,
+    prefer_clean: bool,
+    init: impl FnOnce(&Page, *mut u8),
+) -> Option<(*mut Segment, usize)> {
+    let mut fresh: *mut Segment = ptr::null_mut();
+    let mut fresh_listed: *mut Segment = ptr::null_mut();
+    loop {
+        let mut st = SEGMENTS.lock();
+        let mut seg = st.head;
+        let mut found: Option<(*mut Segment, usize)> = None;
+        let mut fallback: Option<(*mut Segment, usize)> = None;
+        let mut clean_budget = CLEAN_SCAN;
+        while !seg.is_null() {
+            // SAFETY: segments on the list are mapped; their headers are guarded by the lock.
+            let s = unsafe { &*seg };
+            if prefer_clean {
+                if let Some(i) = find_run(s.free_slots.get() & !s.dirty_slots.get(), n) {
+                    found = Some((seg, i));
+                    break;
+                }
+                if fallback.is_none() {
+                    fallback = find_run(s.free_slots.get(), n).map(|i| (seg, i));
+                } else {
+                    // Bounded: look at most CLEAN_SCAN segments past the first fit.
+                    clean_budget -= 1;
+                    if clean_budget == 0 {
+                        break;
+                    }
+                }
+            } else if let Some(i) = find_run(s.free_slots.get(), n) {
+                found = Some((seg, i));
+                break;
+            }
+            seg = s.next.get();
+        }
+        if found.is_none() {
+            found = fallback;
+        }
+        if found.is_none() && !fresh.is_null() {
+            // SAFETY: `fresh` is our private, initialised segment; we list it under the lock.
+            unsafe { (*fresh).next.set(st.head) };
+            st.head = fresh;
+            st.count += 1;
+            found = Some((fresh, 1));
+            fresh_listed = fresh;
+            fresh = ptr::null_mut();
+        }
+        if let Some((seg, first)) = found {
+            // SAFETY: `seg` is a listed segment and we hold the lock.
+            let s = unsafe { &*seg };
+            if is_empty(s) && seg != fresh_listed {
+                EMPTY_SEGMENTS.fetch_sub(1, Ordering::Relaxed);
+            }
+            let mask = ((1u64 << n) - 1) << first;
+            s.free_slots.set(s.free_slots.get() & !mask);
+            let was_dirty = (s.dirty_slots.get() & mask).count_ones() as usize;
+            s.dirty_slots.set(s.dirty_slots.get() & !mask);
+            counters::sub(&counters::DIRTY, was_dirty * SLOT_SIZE);
+            for i in first..first + n {
+                s.head[i].store(first as u8, Ordering::Relaxed);
+            }
+            // Describe the page before the lock is released: whoever walks the segments
+            // under the lock (validator, residency, fork) never sees a slot in use without
+            // its page.
+            // SAFETY: `first < SLOTS`, so the offset stays inside the segment.
+            init(&s.pages[first], unsafe {
+                seg.cast::<u8>().add(first * SLOT_SIZE)
+            });
+            drop(st);
+            if !fresh.is_null() {
+                // Another thread made room meanwhile: our fresh segment is not needed.
+                // SAFETY: `fresh` was never listed nor handed out.
+                unsafe { unmap_segment(fresh) };
+            }
+            return Some((seg, first));
+        }
+        drop(st);
+        // Map outside the lock, then look again (someone may have freed slots meanwhile).
+        fresh = map_segment();
+        if fresh.is_null() {
+            return None;
+        }
+    }
+}
+
+/// Unmaps a segment that is not listed and holds nothing.
+///
+/// # Safety
+/// `seg` is a segment of ours, unlisted, with no page in use and no reference into it.
+unsafe fn unmap_segment(seg: *mut Segment) {
+    counters::sub(&counters::MAPPED, SEGMENT_SIZE);
+    counters::sub(&counters::HEADERS, HEADER_RESIDENT);
+    SEGMENT_COUNT.fetch_sub(1, Ordering::Relaxed);
+    // SAFETY: per the contract nothing in the segment is in use.
+    unsafe { os::unmap(seg.cast(), SEGMENT_SIZE) };
+}
+
+/// Takes a fresh page for class `cls`. The page is returned with no holder set and no block
+/// carved; null on OOM. The caller becomes its holder.
 pub fn alloc_page(cls: usize) -> *const Page {
     let n = size_class::slots_of(cls);
-    let mut st = SEGMENTS.lock();
-    let mut seg = st.head;
-    let mut found: Option<(*mut Segment, usize)> = None;
-    while !seg.is_null() {
-        // SAFETY: segments on the list are mapped; their headers are guarded by the lock we hold.
-        let s = unsafe { &*seg };
-        if let Some(i) = find_run(s.free_slots.get(), n) {
-            found = Some((seg, i));
-            break;
-        }
-        seg = s.next.get();
-    }
-    let (seg, first) = match found {
-        Some(f) => f,
-        None => {
-            let base = os::map_aligned(SEGMENT_SIZE, SEGMENT_SIZE, 0);
-            if base.is_null() {
-                return ptr::null();
-            }
-            os::no_huge_pages(base, SEGMENT_SIZE);
-            let seg = base.cast::<Segment>();
-            // SAFETY: fresh zeroed mapping of SEGMENT_SIZE bytes; all-zero bytes are a valid
-            // `Segment` apart from `kind` and `free_slots`, which we set before publishing it.
-            unsafe {
-                ptr::addr_of_mut!((*seg).kind).write(KIND_SEGMENT);
-                (*seg).free_slots.set(ALL_FREE);
-                (*seg).next.set(st.head);
-            }
-            st.head = seg;
-            st.count += 1;
-            if st.count >= 2 {
-                // The heap outgrew one segment: worth a purger thread.
-                crate::purge::want_purger();
-            }
-            SEGMENT_COUNT.fetch_add(1, Ordering::Relaxed);
-            (seg, 1)
-        }
+    let bs = size_class::block_size(cls);
+    let init = |page: &Page, start: *mut u8| {
+        page.free.set(ptr::null_mut());
+        page.used.store(0, Ordering::Relaxed);
+        page.capacity.store(0, Ordering::Relaxed);
+        page.reserved.set((n * SLOT_SIZE / bs) as u32);
+        page.block_size.store(bs as u32, Ordering::Relaxed);
+        page.class.set(cls as u8);
+        page.slots.set(n as u8);
+        page.in_pool.store(false, Ordering::Relaxed);
+        page.trimmed.set(false);
+        page.owner.store(0, Ordering::Relaxed);
+        page.thread_free.store(0, Ordering::Relaxed);
+        page.purged_blocks.set(0);
+        page.purged_bytes.set(0);
+        page.start.set(start);
     };
-    // SAFETY: `seg` is a mapped segment on the list and we hold the lock.
+    let Some((seg, first)) = take_slots(n, false, init) else {
+        return ptr::null();
+    };
+    // SAFETY: the slots were just taken for us and described.
+    unsafe { &(*seg).pages[first] }
+}
+
+/// Takes `n` slots (`1..SLOTS`) for a solo block of `size` bytes. Null on OOM.
+pub fn alloc_solo(n: usize, size: usize) -> *const Page {
+    let init = |page: &Page, start: *mut u8| {
+        page.free.set(ptr::null_mut());
+        page.used.store(1, Ordering::Relaxed);
+        page.capacity.store(1, Ordering::Relaxed);
+        page.reserved.set(1);
+        page.block_size
+            .store((n * SLOT_SIZE) as u32, Ordering::Relaxed);
+        page.class.set(SOLO_CLASS);
+        page.slots.set(n as u8);
+        page.in_pool.store(false, Ordering::Relaxed);
+        page.thread_free.store(0, Ordering::Relaxed);
+        page.purged_blocks.set(0);
+        page.purged_bytes.set(0);
+        page.solo_size.store(size, Ordering::Relaxed);
+        page.solo_touched
+            .store(os_pages(size).min(n * SLOT_SIZE), Ordering::Relaxed);
+        page.start.set(start);
+        page.owner.store(SOLO_OWNER, Ordering::Relaxed);
+    };
+    let Some((seg, first)) = take_slots(n, true, init) else {
+        return ptr::null();
+    };
+    // SAFETY: the slots were just taken for us and described.
+    unsafe { &(*seg).pages[first] }
+}
+
+/// Grows solo page `page` in place to `n` slots if the slots after it are free. Returns
+/// whether it worked.
+///
+/// # Safety
+/// The caller holds the solo page (it owns the solo block).
+pub unsafe fn grow_solo(page: &Page, n: usize) -> bool {
+    let seg = segment_of(page);
+    let first = (page.start.get() as usize - seg as usize) / SLOT_SIZE;
+    let old = page.slots.get() as usize;
+    if first + n > SLOTS {
+        return false;
+    }
+    let _st = SEGMENTS.lock();
+    // SAFETY: the page's segment is mapped while the page is in use, and we hold the lock.
     let s = unsafe { &*seg };
-    let mask = ((1u64 << n) - 1) << first;
+    let mask = ((1u64 << (n - old)) - 1) << (first + old);
+    if s.free_slots.get() & mask != mask {
+        return false;
+    }
+    // The solo page itself is in use, so the segment was not empty.
     s.free_slots.set(s.free_slots.get() & !mask);
     let was_dirty = (s.dirty_slots.get() & mask).count_ones() as usize;
     s.dirty_slots.set(s.dirty_slots.get() & !mask);
-    st.dirty_bytes -= was_dirty * SLOT_SIZE;
-    for i in first..first + n {
+    counters::sub(&counters::DIRTY, was_dirty * SLOT_SIZE);
+    for i in first + old..first + n {
         s.head[i].store(first as u8, Ordering::Relaxed);
     }
-    let page = &s.pages[first];
-    let bs = size_class::block_size(cls);
-    page.free.set(ptr::null_mut());
-    page.used.store(0, Ordering::Relaxed);
-    page.capacity.store(0, Ordering::Relaxed);
-    page.reserved.set((n * SLOT_SIZE / bs) as u32);
-    page.block_size.store(bs as u32, Ordering::Relaxed);
-    page.class.set(cls as u8);
     page.slots.set(n as u8);
-    page.in_pool.set(false);
-    page.owner.store(0, Ordering::Relaxed);
-    page.thread_free.store(0, Ordering::Relaxed);
-    page.trimmed_bytes.store(0, Ordering::Relaxed);
-    // SAFETY: `first < SLOTS`, so the offset stays inside the segment.
-    page.start
-        .set(unsafe { seg.cast::<u8>().add(first * SLOT_SIZE) });
-    page
+    page.block_size
+        .store((n * SLOT_SIZE) as u32, Ordering::Relaxed);
+    true
 }
 
-/// Gives the slots of an empty page back to its segment (dirty; purged later by `purge.rs`,
-/// at once if the purge delay is 0 or the dirty bytes pass the cap).
+/// Gives the slots of an empty page (or a freed solo page) back to its segment, dirty; they
+/// are purged later by the purge round, at once (outside the lock) if the purge delay is 0 or
+/// the dirty bytes pass the cap.
 ///
 /// # Safety
-/// The caller holds `page` (owner, or pool lock with the page already unlinked), the page has
-/// no block in use (`used == 0` after collecting remote frees), and nobody else refers to it.
+/// The caller holds `page` (owner, pool lock with the page already unlinked, or the solo
+/// block), the page has no block in use (after collecting remote frees), and nobody else
+/// refers to it.
 pub unsafe fn free_page(page: &Page) {
-    let now = os::now_ms();
-    let seg = region_of(page.start.get()).cast::<Segment>();
-    let mut st = SEGMENTS.lock();
-    // SAFETY: the page's segment is mapped while the page is in use, and we hold the lock.
-    let s = unsafe { &*seg };
+    let now = os::now_ns();
+    // SAFETY: forwarded contract: no block is in use.
+    unsafe { page.reset_purge_state() };
+    let carved = if page.class.get() == SOLO_CLASS {
+        page.solo_touched.load(Ordering::Relaxed)
+    } else {
+        os_pages(page.capacity.load(Ordering::Relaxed) as usize * page.bsize())
+    };
+    counters::sub(&counters::CARVED, carved);
+    let seg = segment_of(page);
     let first = (page.start.get() as usize - seg as usize) / SLOT_SIZE;
     let n = page.slots.get() as usize;
-    page.block_size.store(0, Ordering::Relaxed);
-    page.capacity.store(0, Ordering::Relaxed);
-    page.used.store(0, Ordering::Relaxed);
-    page.free.set(ptr::null_mut());
-    page.owner.store(0, Ordering::Relaxed);
-    let mask = ((1u64 << n) - 1) << first;
-    s.free_slots.set(s.free_slots.get() | mask);
-    s.dirty_slots.set(s.dirty_slots.get() | mask);
-    for i in first..first + n {
-        s.freed_at[i].set(now);
+    {
+        let _st = SEGMENTS.lock();
+        // SAFETY: the page's segment is mapped while the page is in use, and we hold the lock.
+        let s = unsafe { &*seg };
+        page.block_size.store(0, Ordering::Relaxed);
+        page.capacity.store(0, Ordering::Relaxed);
+        page.used.store(0, Ordering::Relaxed);
+        page.free.set(ptr::null_mut());
+        page.owner.store(0, Ordering::Relaxed);
+        page.class.set(0);
+        let mask = ((1u64 << n) - 1) << first;
+        s.free_slots.set(s.free_slots.get() | mask);
+        s.dirty_slots.set(s.dirty_slots.get() | mask);
+        for i in first..first + n {
+            s.freed_at[i].set(now);
+        }
+        counters::add(&counters::DIRTY, n * SLOT_SIZE);
+        if is_empty(s) {
+            EMPTY_SEGMENTS.fetch_add(1, Ordering::Relaxed);
+        }
     }
-    st.dirty_bytes += n * SLOT_SIZE;
-    let delay = crate::options::purge_delay_ms();
-    if delay == 0 || st.dirty_bytes > crate::options::purge_cap_bytes() {
-        purge_locked(&mut st, now, 0);
+    let delay = crate::options::purge_delay_ns();
+    if delay == 0 || counters::get(&counters::DIRTY) > crate::options::purge_cap_bytes() {
+        purge(now, 0);
     }
-    crate::purge::want_purger();
 }
 
-/// Purges the free slots that have been dirty for at least `delay` ms, and unmaps segments
-/// that are entirely free (and old enough). Caller holds the segment lock.
-pub fn purge_locked(st: &mut SegState, now: u64, delay: u64) {
-    let mut prev: *mut Segment = ptr::null_mut();
+/// Gives the tail slots `n..` of a solo page back to its segment (dirty).
+///
+/// # Safety
+/// The caller holds the solo page, `1 <= n < page.slots`, and nothing lives past `n` slots.
+pub unsafe fn shrink_solo(page: &Page, n: usize) {
+    let now = os::now_ns();
+    let seg = segment_of(page);
+    let first = (page.start.get() as usize - seg as usize) / SLOT_SIZE;
+    let old = page.slots.get() as usize;
+    let _st = SEGMENTS.lock();
+    // SAFETY: the page's segment is mapped while the page is in use, and we hold the lock.
+    let s = unsafe { &*seg };
+    let mask = ((1u64 << (old - n)) - 1) << (first + n);
+    s.free_slots.set(s.free_slots.get() | mask);
+    s.dirty_slots.set(s.dirty_slots.get() | mask);
+    for i in first + n..first + old {
+        s.freed_at[i].set(now);
+    }
+    counters::add(&counters::DIRTY, (old - n) * SLOT_SIZE);
+    page.slots.set(n as u8);
+    page.block_size
+        .store((n * SLOT_SIZE) as u32, Ordering::Relaxed);
+}
+
+/// Most slot runs handled per locked pass of [`purge`].
+const PURGE_BATCH: usize = 32;
+
+/// Purges the free slots that have been dirty for at least `delay` ns, and unmaps segments
+/// that are entirely free and purged (one is kept as a spare). System calls happen with the
+/// lock released. Returns the bytes given back.
+pub fn purge(now: u64, delay: u64) -> usize {
+    let mut total = 0;
+    loop {
+        let mut runs: [(*mut u8, usize); PURGE_BATCH] = [(ptr::null_mut(), 0); PURGE_BATCH];
+        let mut nruns = 0;
+        let mut unmaps: [*mut Segment; PURGE_BATCH] = [ptr::null_mut(); PURGE_BATCH];
+        let mut nunmaps = 0;
+        let mut more = false;
+        {
+            let mut st = SEGMENTS.lock();
+            let mut prev: *mut Segment = ptr::null_mut();
+            let mut seg = st.head;
+            let mut spare_kept = false;
+            while !seg.is_null() {
+                // SAFETY: listed segments are mapped; we hold the lock.
+                let s = unsafe { &*seg };
+                let next = s.next.get();
+                let entirely_free = s.free_slots.get() == ALL_FREE;
+                if entirely_free && s.dirty_slots.get() == 0 {
+                    if !spare_kept {
+                        // Keep one empty, purged segment mapped as a spare, so that a heap
+                        // hovering around a segment boundary does not map and unmap 4 MiB
+                        // over and over.
+                        spare_kept = true;
+                    } else if nunmaps < PURGE_BATCH {
+                        if prev.is_null() {
+                            st.head = next;
+                        } else {
+                            // SAFETY: `prev` is a listed segment.
+                            unsafe { (*prev).next.set(next) };
+                        }
+                        st.count -= 1;
+                        EMPTY_SEGMENTS.fetch_sub(1, Ordering::Relaxed);
+                        unmaps[nunmaps] = seg;
+                        nunmaps += 1;
+                        seg = next;
+                        continue;
+                    } else {
+                        more = true;
+                    }
+                }
+                let dirty = s.dirty_slots.get();
+                let mut old = 0u64;
+                let mut bits = dirty;
+                while bits != 0 {
+                    let i = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if now.saturating_sub(s.freed_at[i].get()) >= delay {
+                        old |= 1 << i;
+                    }
+                }
+                let mut bits = old;
+                while bits != 0 {
+                    if nruns == PURGE_BATCH {
+                        more = true;
+                        break;
+                    }
+                    let i = bits.trailing_zeros() as usize;
+                    let run = (bits >> i).trailing_ones() as usize;
+                    let mask = if run == 64 {
+                        !0
+                    } else {
+                        ((1u64 << run) - 1) << i
+                    };
+                    bits &= !mask;
+                    s.dirty_slots.set(s.dirty_slots.get() & !mask);
+                    s.free_slots.set(s.free_slots.get() & !mask);
+                    s.purging_slots.set(s.purging_slots.get() | mask);
+                    counters::sub(&counters::DIRTY, run * SLOT_SIZE);
+                    // SAFETY: slots i..i+run lie inside the mapped segment.
+                    runs[nruns] = (unsafe { seg.cast::<u8>().add(i * SLOT_SIZE) }, run);
+                    nruns += 1;
+                }
+                prev = seg;
+                seg = next;
+            }
+        }
+        for &(p, run) in &runs[..nruns] {
+            // SAFETY: the slots are free and marked purging: nobody uses or takes them.
+            unsafe { os::purge(p, run * SLOT_SIZE) };
+            counters::add(&counters::PURGED, run * SLOT_SIZE);
+            total += run * SLOT_SIZE;
+        }
+        for &seg in &unmaps[..nunmaps] {
+            // SAFETY: the segment was unlisted above, entirely free and purged.
+            unsafe { unmap_segment(seg) };
+        }
+        if nruns > 0 {
+            let _st = SEGMENTS.lock();
+            for &(p, run) in &runs[..nruns] {
+                let seg = crate::geometry::region_of(p).cast::<Segment>();
+                let i = (p as usize - seg as usize) / SLOT_SIZE;
+                let mask = if run == 64 {
+                    !0
+                } else {
+                    ((1u64 << run) - 1) << i
+                };
+                // SAFETY: segments with slots marked purging are never unmapped.
+                let s = unsafe { &*seg };
+                s.purging_slots.set(s.purging_slots.get() & !mask);
+                s.free_slots.set(s.free_slots.get() | mask);
+            }
+        }
+        if !more {
+            return total;
+        }
+    }
+}
+
+/// Whether any segment holds dirty slots or could be unmapped (a cheap check for the purge
+/// round, without the lock).
+pub fn has_work() -> bool {
+    counters::get(&counters::DIRTY) != 0 || EMPTY_SEGMENTS.load(Ordering::Relaxed) > 1
+}
+
+/// In a forked child: slots that another thread was purging (outside the lock) when the
+/// parent forked go back to free and dirty; and if the forking thread itself was inside a
+/// segment operation (fork from a signal handler), the list is forgotten (its segments leak in
+/// the child) so that it is consistent.
+///
+/// # Safety
+/// Only the fork child handler calls it (one thread; the lock abandoned or held by the
+/// prepare handler). `self_held`: the forking thread held the segment lock.
+pub unsafe fn after_fork_child(self_held: bool) {
+    // SAFETY: the child has one thread.
+    let st = unsafe { SEGMENTS.peek_mut() };
+    if self_held {
+        st.head = ptr::null_mut();
+        st.count = 0;
+        EMPTY_SEGMENTS.store(0, Ordering::Relaxed);
+        return;
+    }
     let mut seg = st.head;
-    let mut spare_kept = false;
     while !seg.is_null() {
-        // SAFETY: segments on the list are mapped; the lock is held by our caller.
+        // SAFETY: listed segments are mapped and the list is consistent (the lock was taken
+        // by the prepare handler).
         let s = unsafe { &*seg };
-        let next = s.next.get();
-        let dirty = s.dirty_slots.get();
-        let mut old = 0u64;
-        let mut bits = dirty;
-        while bits != 0 {
-            let i = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            if now.saturating_sub(s.freed_at[i].get()) >= delay {
-                old |= 1 << i;
-            }
+        let p = s.purging_slots.get();
+        if p != 0 {
+            s.purging_slots.set(0);
+            s.free_slots.set(s.free_slots.get() | p);
+            s.dirty_slots.set(s.dirty_slots.get() | p);
+            counters::add(&counters::DIRTY, p.count_ones() as usize * SLOT_SIZE);
         }
-        let free_and_cold = s.free_slots.get() == ALL_FREE && dirty & !old == 0;
-        if free_and_cold && !spare_kept {
-            // Keep one empty segment mapped (purged below) as a spare, so that a heap
-            // hovering around a segment boundary does not map and unmap 4 MiB over and over.
-            spare_kept = true;
-        } else if free_and_cold {
-            // The whole segment is free and cold: unmap it.
-            let bytes = dirty.count_ones() as usize * SLOT_SIZE;
-            st.dirty_bytes -= bytes;
-            stats::PURGED.fetch_add(bytes, Ordering::Relaxed);
-            if prev.is_null() {
-                st.head = next;
-            } else {
-                // SAFETY: `prev` is a mapped segment on the list.
-                unsafe { (*prev).next.set(next) };
-            }
-            st.count -= 1;
-            SEGMENT_COUNT.fetch_sub(1, Ordering::Relaxed);
-            os::unmap(seg.cast(), SEGMENT_SIZE);
-            seg = next;
-            continue;
-        }
-        // Purge runs of old dirty slots.
-        let mut bits = old;
-        while bits != 0 {
-            let i = bits.trailing_zeros() as usize;
-            let run = (bits >> i).trailing_ones() as usize;
-            // SAFETY: slots i..i+run lie inside the mapped segment.
-            let p = unsafe { seg.cast::<u8>().add(i * SLOT_SIZE) };
-            os::purge(p, run * SLOT_SIZE);
-            stats::PURGED.fetch_add(run * SLOT_SIZE, Ordering::Relaxed);
-            st.dirty_bytes -= run * SLOT_SIZE;
-            if i + run >= 64 {
-                bits = 0;
-            } else {
-                bits &= !(((1u64 << run) - 1) << i);
-            }
-        }
-        s.dirty_slots.set(dirty & !old);
-        prev = seg;
-        seg = next;
+        seg = s.next.get();
     }
 }

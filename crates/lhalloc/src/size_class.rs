@@ -2,14 +2,12 @@
 //! [`SMALL_MAX`] (internal waste < 25%, < 20% on average, as jemalloc's spacing), and how many
 //! 64 KiB slots a page of each class spans.
 
-use crate::segment::SLOT_SIZE;
+use crate::geometry::{MAX_PAGE_SLOTS, SLOT_SIZE};
+pub use crate::geometry::{MIN_ALIGN, SMALL_MAX};
 
-/// Largest size served from pages; larger requests get their own mapping (`large.rs`).
-pub const SMALL_MAX: usize = 128 << 10;
 /// Number of size classes.
 pub const NUM_CLASSES: usize = 48;
-/// Minimum block size and the alignment every block has.
-pub const MIN_ALIGN: usize = 16;
+const _: () = assert!(NUM_CLASSES == crate::purge_flags::CLASSES && NUM_CLASSES <= 64);
 
 const fn block_size_of(idx: usize) -> usize {
     if idx < 8 {
@@ -68,6 +66,9 @@ pub const fn slots_of(cls: usize) -> usize {
     need.next_power_of_two()
 }
 
+const _: () = assert!(slots_of(NUM_CLASSES - 1) <= MAX_PAGE_SLOTS);
+const _: () = assert!(block_size_of(NUM_CLASSES - 1) == SMALL_MAX);
+
 /// The smallest class >= `class_of(size)` whose block size is a multiple of `align`
 /// (a power of two <= 64 KiB): its blocks, laid from a 64 KiB-aligned page start, are all
 /// aligned to `align`. `None` when no small class fits.
@@ -89,6 +90,7 @@ pub fn class_for_aligned(size: usize, align: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::MAX_BLOCKS_PER_PAGE;
 
     #[test]
     fn classes_are_minimal_and_sufficient() {
@@ -116,8 +118,9 @@ mod tests {
     fn pages_hold_enough_blocks() {
         for c in 0..NUM_CLASSES {
             let s = slots_of(c);
-            assert!(s <= 16);
+            assert!(s <= MAX_PAGE_SLOTS);
             assert!(s * SLOT_SIZE / block_size(c) >= MIN_BLOCKS_PER_PAGE);
+            assert!(s * SLOT_SIZE / block_size(c) <= MAX_BLOCKS_PER_PAGE);
         }
     }
 

@@ -1,27 +1,24 @@
-//! Statistics, computed on demand by walking the segment headers (a few microseconds per GiB
-//! of heap; cheap enough to call every second) plus counters kept by `large.rs`.
+//! Statistics: a snapshot assembled from the process-wide counters (`counters.rs`) and the
+//! per-thread counters (`thread_stats.rs`). Nothing is walked and no allocator lock is taken
+//! (only the thread registry's, which malloc and free never take): reading stats every few
+//! hundred milliseconds from another thread does not stop or slow the threads it observes.
+//! Values are read one after another while others run, so a snapshot may be off by the
+//! operations in flight.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
-
-use crate::large;
-use crate::os;
-use crate::segment::{Segment, HEADER_RESIDENT, SEGMENTS, SEGMENT_SIZE, SLOTS, SLOT_SIZE};
-
-/// Cumulative bytes given back to the OS (purged with MADV_DONTNEED or unmapped).
-pub static PURGED: AtomicUsize = AtomicUsize::new(0);
+use crate::counters::{self, *};
 
 /// A snapshot of the allocator's memory, in bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Bytes in blocks handed out (block sizes, not requested sizes; blocks freed by other
-    /// threads and not yet collected still count).
+    /// Bytes in blocks handed out and not freed (block sizes, not requested sizes; a block
+    /// freed by another thread stops counting at the `free` call).
     pub allocated: usize,
-    /// Bytes of the pages that hold blocks (their carved part, rounded to OS pages) and of live
-    /// large mappings.
+    /// Bytes of the pages that hold blocks (their carved part, rounded to OS pages) and of
+    /// live large mappings.
     pub active: usize,
-    /// Estimate of the physical memory held: `active` (less the trimmed free blocks of pooled
-    /// pages) + free-but-unpurged slots + segment headers + cached large mappings. An upper
-    /// bound of what RSS attributes to us (carved blocks are counted as touched).
+    /// Estimate of the physical memory held: `active` less what was purged inside pages
+    /// still in use + free-but-unpurged slots + segment headers + cached large mappings. An
+    /// upper bound of what RSS attributes to us (carved blocks are counted as touched).
     pub resident: usize,
     /// Bytes of address space mapped.
     pub mapped: usize,
@@ -31,41 +28,44 @@ pub struct Stats {
 
 /// Takes a statistics snapshot.
 pub fn stats() -> Stats {
-    let mut s = Stats::default();
-    {
-        let st = SEGMENTS.lock();
-        let mut seg = st.head;
-        while !seg.is_null() {
-            // SAFETY: segments on the list are mapped and we hold the segment lock; page
-            // fields read here are atomics or written only under this lock.
-            let sg: &Segment = unsafe { &*seg };
-            s.mapped += SEGMENT_SIZE;
-            s.resident += HEADER_RESIDENT;
-            let free = sg.free_slots.get();
-            s.resident += sg.dirty_slots.get().count_ones() as usize * SLOT_SIZE;
-            for i in 1..SLOTS {
-                if free & (1 << i) != 0 || sg.head[i].load(Ordering::Relaxed) as usize != i {
-                    continue;
-                }
-                let page = &sg.pages[i];
-                let bs = page.bsize();
-                let used = page.used.load(Ordering::Relaxed) as usize;
-                let cap = page.capacity.load(Ordering::Relaxed) as usize;
-                let carved = (cap * bs + os::OS_PAGE - 1) & !(os::OS_PAGE - 1);
-                let trimmed = page.trimmed_bytes.load(Ordering::Relaxed);
-                s.allocated += used * bs;
-                s.active += carved;
-                s.resident += carved.saturating_sub(trimmed);
-            }
-            seg = sg.next.get();
-        }
+    crate::init::ensure();
+    let small = crate::thread_stats::allocated() as isize;
+    let carved = get(&CARVED);
+    let large_live = get(&LARGE_LIVE);
+    Stats {
+        allocated: small.max(0) as usize + get(&LARGE_USABLE),
+        active: carved + large_live,
+        resident: carved.saturating_sub(get(&PAGE_PURGED))
+            + get(&DIRTY)
+            + get(&HEADERS)
+            + large_live
+            + get(&LARGE_CACHED),
+        mapped: get(&MAPPED),
+        purged: counters::get(&PURGED),
     }
-    let live = large::LIVE_MAPPED.load(Ordering::Relaxed);
-    let cached = large::CACHED.load(Ordering::Relaxed);
-    s.allocated += large::LIVE_USABLE.load(Ordering::Relaxed);
-    s.active += live;
-    s.resident += live + cached;
-    s.mapped += live + cached;
-    s.purged = PURGED.load(Ordering::Relaxed);
-    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `stats()` takes no allocator lock: it answers while this thread holds all of them
+    /// (the segment, pool and large-cache locks; only the thread registry stays free).
+    #[test]
+    fn stats_answer_while_every_allocator_lock_is_held() {
+        crate::init::ensure();
+        let seg = crate::segment::SEGMENTS.lock();
+        let pools: Vec<_> = crate::pool::POOLS.iter().map(|p| p.lock()).collect();
+        let cache = crate::large::CACHE.lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            let _ = tx.send(stats());
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+        drop(cache);
+        drop(pools);
+        drop(seg);
+        t.join().unwrap();
+        assert!(got.is_ok(), "stats() blocked on an allocator lock");
+    }
 }

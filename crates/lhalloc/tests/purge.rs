@@ -1,6 +1,7 @@
-//! Memory goes back to the OS: after the purge delay, with the background purger, even when
-//! the blocks were freed by another thread and the process then sits idle. One test function
-//! (the statistics are process-wide).
+//! Memory goes back to the OS after the purge delay: first with deferred purging only (rounds
+//! run on allocation slow paths), then with the background purger, even when the blocks were
+//! freed by another thread and the process then sits idle. One test function (the statistics
+//! are process-wide).
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -32,11 +33,75 @@ fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// One allocation slow path (a large block): runs a deferred purge round if one is due.
+fn poke() {
+    // SAFETY: plain allocation, freed at once.
+    unsafe { c::free(c::malloc(300 << 10)) };
+}
+
 #[test]
 fn freed_memory_is_returned_after_the_delay() {
     assert_eq!(lhalloc::purge_delay_ms(), lhalloc::DEFAULT_PURGE_DELAY_MS);
-    lhalloc::set_purge_delay_ms(100);
+    lhalloc::set_purge_delay_ns(100_000_000);
     assert_eq!(lhalloc::purge_delay_ms(), 100);
+    assert_eq!(lhalloc::purge_delay_ns(), 100_000_000);
+    assert_eq!(lhalloc::purger_state(), lhalloc::PurgerState::NotStarted);
+    assert!(lhalloc::settings().contains("background not started"));
+    let before = lhalloc::stats();
+
+    // Deferred purging: 32 MiB freed by another thread come back once the delay has passed
+    // and some thread allocates again (no background thread).
+    let blocks: Vec<usize> = thread::spawn(|| {
+        (0..32 * 1024)
+            .map(|i| {
+                // SAFETY: plain allocation, then a write within its size.
+                unsafe {
+                    let p = c::malloc(1000 + i % 24);
+                    assert!(!p.is_null());
+                    p.write_bytes(1, 1000);
+                    p as usize
+                }
+            })
+            .collect()
+    })
+    .join()
+    .unwrap();
+    let full = lhalloc::stats();
+    assert!(full.resident >= before.resident + 32 * MIB, "{full:?}");
+    thread::spawn(move || {
+        for p in blocks {
+            // SAFETY: each block is live and freed once.
+            unsafe { c::free(p as *mut u8) };
+        }
+    })
+    .join()
+    .unwrap();
+    let rounds = lhalloc::purge_rounds();
+    // Without slow paths nothing happens...
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        lhalloc::purge_rounds(),
+        rounds,
+        "a round ran without any slow path"
+    );
+    assert!(lhalloc::stats().resident >= before.resident + 32 * MIB);
+    // ...with them, the memory comes back.
+    wait_for("deferred purge", Duration::from_secs(5), || {
+        poke();
+        lhalloc::stats().resident < before.resident + 4 * MIB
+    });
+    assert!(lhalloc::purge_rounds() > rounds);
+    assert_eq!(lhalloc::purger_state(), lhalloc::PurgerState::NotStarted);
+    lhalloc::validate().unwrap();
+
+    // From here on, the background purger runs rounds while the process is idle.
+    lhalloc::start_background_purger().expect("start the background purger");
+    assert_eq!(
+        lhalloc::start_background_purger(),
+        Err(lhalloc::PurgerError::AlreadyRunning)
+    );
+    assert_eq!(lhalloc::purger_state(), lhalloc::PurgerState::Running);
+    assert!(lhalloc::settings().contains("background(running)"));
     let before = lhalloc::stats();
 
     // One thread allocates 64 MiB of small blocks and exits; another frees them all.
@@ -94,7 +159,7 @@ fn freed_memory_is_returned_after_the_delay() {
     lhalloc::validate().unwrap();
 
     // Delay 0: purged on the freeing path (or by an explicit collect).
-    lhalloc::set_purge_delay_ms(0);
+    lhalloc::set_purge_delay_ns(0);
     let ps: Vec<usize> = (0..4096)
         // SAFETY: plain allocation.
         .map(|_| unsafe { c::malloc(4000) as usize })
@@ -106,7 +171,7 @@ fn freed_memory_is_returned_after_the_delay() {
     lhalloc::collect(true);
     let s = lhalloc::stats();
     assert!(s.resident < before.resident + 4 * MIB, "{s:?}");
-    assert!(lhalloc::settings().contains("purge_delay_ms=0"));
+    assert!(lhalloc::settings().contains("purge_delay_ns=0 "));
     lhalloc::validate().unwrap();
 
     // The owner stays alive but idle (a pool thread waiting for work); another thread frees
@@ -146,7 +211,7 @@ fn freed_memory_is_returned_after_the_delay() {
 
     // Ruby-heap-page shape: 64 KiB blocks aligned to 64 KiB; 7 of every 8 are freed, so no
     // page empties, yet the free blocks' memory must go back (trimmed while pooled).
-    lhalloc::set_purge_delay_ms(50);
+    lhalloc::set_purge_delay_ns(50_000_000);
     let pages: Vec<usize> = (0..1024)
         // SAFETY: plain allocation, then a write within its size.
         .map(|_| unsafe {
@@ -197,6 +262,19 @@ fn freed_memory_is_returned_after_the_delay() {
         }
     }
     lhalloc::validate().unwrap();
+
+    // Measured with mincore: after a forced collect nothing free is resident any more (every
+    // dirty slot was purged, clean slots hold nothing), and what pages hold is what they carved.
+    lhalloc::collect(true);
+    let r = lhalloc::residency();
+    assert!(r.segments > 0, "{r}");
+    assert_eq!(r.dirty_counted, 0, "{r}");
+    assert_eq!(r.dirty_resident, 0, "{r}");
+    assert_eq!(r.clean_resident, 0, "{r}");
+    assert!(r.pages_resident_carved <= r.pages_carved, "{r}");
+    // Headers: what the counters count (descriptors) plus the purge maps trimming touched.
+    assert!(r.headers <= r.segments * (64 << 10), "{r}");
+
     lhalloc::set_purge_delay_ms(lhalloc::DEFAULT_PURGE_DELAY_MS);
     lhalloc::validate().unwrap();
 }

@@ -297,3 +297,148 @@ fn validate_while_threads_run() {
     }
     lhalloc::validate().unwrap();
 }
+
+/// Long stress under the validator, not run by default: threads that start and exit all the
+/// time, cross-thread frees through a shared ring, realloc storms (through solo pages and large
+/// mappings), a short purge delay so that purge rounds, trims and idle releases run
+/// throughout, and `validate()` every 200 ms. Duration: `LHALLOC_STRESS_SECS` (default 60).
+/// Run: `LHALLOC_STRESS_SECS=600 cargo test -p lhalloc --release --test stress -- --ignored`
+/// (also run by `crates/lhalloc-preload/tests/stress_long.sh`).
+#[test]
+#[ignore]
+fn long_stress_under_the_validator() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    let secs: u64 = std::env::var("LHALLOC_STRESS_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    lhalloc::set_purge_delay_ns(5_000_000);
+    const RING: usize = 2048;
+    let ring: Arc<Vec<AtomicUsize>> = Arc::new((0..RING).map(|_| AtomicUsize::new(0)).collect());
+    // Ring entries: block address; its size and tag live in the block's first 16 bytes.
+    fn make(size: usize, tag: u8) -> usize {
+        let size = size.max(17);
+        // SAFETY: plain allocation; header and tail written inside it.
+        unsafe {
+            let p = c::malloc(size);
+            assert!(!p.is_null());
+            (p as *mut usize).write(size);
+            *p.add(8) = tag;
+            *p.add(size - 1) = tag;
+            p as usize
+        }
+    }
+    fn check(p: usize) {
+        if p == 0 {
+            return;
+        }
+        // SAFETY: `p` is a live block made by `make` (or regrown keeping the layout).
+        unsafe {
+            let q = p as *mut u8;
+            let size = (q as *const usize).read();
+            assert_eq!(
+                *q.add(size - 1),
+                *q.add(8),
+                "tail tag of {q:p} (size {size})"
+            );
+            c::free(q);
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let ops = Arc::new(AtomicU64::new(0));
+    let spawners: Vec<_> = (0..3u64)
+        .map(|t| {
+            let (stop, ring, ops) = (stop.clone(), ring.clone(), ops.clone());
+            thread::spawn(move || {
+                let mut gen = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    gen += 1;
+                    let (stop, ring, ops) = (stop.clone(), ring.clone(), ops.clone());
+                    thread::spawn(move || {
+                        let mut x = (t << 32 | gen).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+                        let mut next = || {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            x
+                        };
+                        for _ in 0..(2000 + next() % 8000) {
+                            if stop.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            let r = next();
+                            if r % 101 == 0 {
+                                // A realloc storm: 24 B to up to 600 KiB and back down.
+                                let tag = r as u8;
+                                let mut n = 24usize;
+                                let mut p = make(n, tag) as *mut u8;
+                                let lim = 1000 + (next() % 600_000) as usize;
+                                while n < lim {
+                                    let m = n + n / 2;
+                                    // SAFETY: `p` is live; it is replaced by the result.
+                                    p = unsafe { c::realloc(p, m) };
+                                    assert!(!p.is_null());
+                                    // SAFETY: `p` has at least `m` bytes; the old tail is kept.
+                                    unsafe {
+                                        assert_eq!(*p.add(n - 1), tag);
+                                        p.add(n).write_bytes(tag, m - n);
+                                        (p as *mut usize).write(m);
+                                    }
+                                    n = m;
+                                }
+                                // SAFETY: as above, shrinking.
+                                unsafe {
+                                    p = c::realloc(p, 40);
+                                    (p as *mut usize).write(40);
+                                    *p.add(39) = tag;
+                                }
+                                check(p as usize);
+                            } else {
+                                let size = match r % 50 {
+                                    0 => 150_000 + (next() % 400_000) as usize,
+                                    1..=4 => 2000 + (next() % 60_000) as usize,
+                                    _ => 17 + (next() % 1500) as usize,
+                                };
+                                let p = make(size, (r >> 8) as u8);
+                                let old = ring[(r >> 20) as usize % RING].swap(p, Ordering::AcqRel);
+                                check(old);
+                            }
+                            ops.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                    .join()
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    let mut validations = 0u64;
+    while start.elapsed() < Duration::from_secs(secs) {
+        thread::sleep(Duration::from_millis(200));
+        if let Err(e) = lhalloc::validate() {
+            stop.store(true, Ordering::Relaxed);
+            panic!("{e}");
+        }
+        let s = lhalloc::stats();
+        assert!(s.mapped >= s.resident.min(s.mapped));
+        validations += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for s in spawners {
+        s.join().unwrap();
+    }
+    for e in ring.iter() {
+        check(e.swap(0, Ordering::AcqRel));
+    }
+    lhalloc::collect(true);
+    lhalloc::validate().unwrap();
+    eprintln!(
+        "long stress: {} s, {} operations, {validations} validations, {:?}",
+        secs,
+        ops.load(Ordering::Relaxed),
+        lhalloc::stats()
+    );
+    lhalloc::set_purge_delay_ns(lhalloc::DEFAULT_PURGE_DELAY_NS);
+}

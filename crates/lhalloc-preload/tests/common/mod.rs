@@ -1,6 +1,10 @@
-//! What the preload tests share: finding the `.so` this test run built.
+//! What the preload tests share: finding the `.so` this test run built, and building the C
+//! programs of `tests/c/`.
 
-use std::path::PathBuf;
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// The cdylib built for this test run: cargo builds the package's lib target (our .so) before
 /// its integration tests, into the same `deps` folder as the test binary.
@@ -14,4 +18,67 @@ pub fn preload_lib() -> PathBuf {
         }
     }
     panic!("liblhalloc_preload.so not found next to {}", exe.display());
+}
+
+/// A scratch directory for this test process.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lhalloc-preload-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create temp dir");
+    d
+}
+
+/// Compiles `tests/c/<name>.c` (with `-pthread -rdynamic -ldl`, so that a program may
+/// interpose libc functions for the preloaded library) into `dir`. `None` (with a SKIP
+/// message) when no C compiler is installed; panics if compilation fails.
+pub fn build_c(name: &str, dir: &Path) -> Option<PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/c")
+        .join(format!("{name}.c"));
+    let bin = dir.join(name);
+    let out = Command::new("cc")
+        .args(["-O1", "-g", "-pthread", "-rdynamic", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .arg("-ldl")
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(bin),
+        Ok(o) => panic!(
+            "cc {} failed: {}",
+            src.display(),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(_) => {
+            eprintln!("SKIP: no C compiler (cc) installed");
+            None
+        }
+    }
+}
+
+/// Runs `bin args` under the preload with `env`; panics with its output unless it exits 0
+/// within 120 s (a hang is killed and reported).
+pub fn run_preloaded(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let child = Command::new("timeout")
+        .args(["-s", "KILL", "120"])
+        .arg(bin)
+        .args(args)
+        .env("LD_PRELOAD", preload_lib())
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("cannot wait for {}: {e}", bin.display()));
+    assert!(
+        out.status.success(),
+        "{} {args:?} failed: {:?}\nstdout: {}\nstderr: {}",
+        bin.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }

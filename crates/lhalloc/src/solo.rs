@@ -1,0 +1,121 @@
+//! Solo blocks: a block that has grown by `realloc` past [`PROMOTE_MIN`] moves into a run of
+//! slots of its own (a *solo page*), where later growth is in place: first into the rest of
+//! its slots, then into the free slots right after it in its segment. Only the bytes written
+//! become resident, so the headroom costs address space, not memory; no system call and no
+//! new mapping is involved (unlike moving to a large mapping), and a block at least one OS
+//! page big owns whole OS pages anyway. Freed solo pages go back to their segment like any
+//! empty page (dirty, purged after the delay).
+//!
+//! Invariants: a solo page has `owner == SOLO_OWNER`, `class == SOLO_CLASS`,
+//! `block_size == slots * SLOT_SIZE`, `used == capacity == reserved == 1`, no free block,
+//! `solo_size <= block_size`, and `solo_touched == os_pages(max solo_size so far)`.
+
+use core::sync::atomic::Ordering;
+
+use crate::counters;
+use crate::geometry::{os_pages, round_up, MIN_ALIGN, OS_PAGE, SLOTS, SLOT_SIZE};
+use crate::page::Page;
+use crate::segment;
+
+/// Blocks that grow by `realloc` past this size become solo blocks: from one OS page up, a
+/// block owns whole OS pages, so a slot of its own wastes no physical memory.
+pub const PROMOTE_MIN: usize = OS_PAGE;
+/// Largest solo block: a segment's page slots.
+pub const SOLO_MAX: usize = (SLOTS - 1) * SLOT_SIZE;
+
+fn slots_for(size: usize) -> usize {
+    size.div_ceil(SLOT_SIZE).max(1)
+}
+
+/// Usable bytes of a solo block of `size` bytes.
+#[inline]
+fn usable_of(size: usize) -> usize {
+    round_up(size, MIN_ALIGN).unwrap_or(size)
+}
+
+/// Allocates a solo block of `size` bytes (`PROMOTE_MIN <= size <= SOLO_MAX`); null on OOM.
+/// Its content is undefined.
+pub fn alloc(size: usize) -> *mut u8 {
+    debug_assert!(size <= SOLO_MAX);
+    let page = segment::alloc_solo(slots_for(size), size);
+    if page.is_null() {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: a freshly taken solo page, ours.
+    let page = unsafe { &*page };
+    // `alloc_solo` set the touched bytes (under the segment lock, for the validator).
+    counters::add(&counters::CARVED, page.solo_touched.load(Ordering::Relaxed));
+    counters::ORPHAN_ALLOCATED.fetch_add(usable_of(size), Ordering::Relaxed);
+    page.start.get()
+}
+
+/// Usable bytes of the solo block of `page`.
+///
+/// # Safety
+/// `page` is a solo page whose block is live.
+#[inline]
+pub unsafe fn usable(page: &Page) -> usize {
+    usable_of(page.solo_size.load(Ordering::Relaxed))
+}
+
+/// Resizes the solo block of `page` to `size` bytes in place if its slots, or the free
+/// slots right after them, allow. Returns whether it worked.
+///
+/// # Safety
+/// The caller owns the live solo block of `page`.
+pub unsafe fn resize(page: &Page, size: usize) -> bool {
+    let old = page.solo_size.load(Ordering::Relaxed);
+    let slots = page.slots.get() as usize;
+    let need = slots_for(size);
+    if need > slots {
+        // Ask for twice the slots first, so that a block that keeps growing moves rarely.
+        let ok = (need.max(slots * 2) < SLOTS
+            // SAFETY: we own the solo page.
+            && unsafe { segment::grow_solo(page, need.max(slots * 2)) })
+            // SAFETY: as above.
+            || (need < SLOTS && unsafe { segment::grow_solo(page, need) });
+        if !ok {
+            return false;
+        }
+    } else if need * 4 <= slots {
+        // Much smaller now: give the tail slots back (the new size first, so that it never
+        // exceeds the slots).
+        page.solo_size.store(size, Ordering::Relaxed);
+        // SAFETY: we own the page and nothing lives past `need` slots.
+        unsafe { segment::shrink_solo(page, need) };
+    }
+    // Order for readers under the segment lock (the validator): the slots grow before the
+    // size, and the touched bytes before the size, so that `size <= span` and
+    // `touched >= os_pages(size)` hold at every step.
+    let span = page.slots.get() as usize * SLOT_SIZE;
+    let touched = os_pages(size).min(span);
+    let was = page.solo_touched.load(Ordering::Relaxed);
+    if touched > was {
+        counters::add(&counters::CARVED, touched - was);
+        page.solo_touched.store(touched, Ordering::Relaxed);
+    } else if span < was {
+        counters::sub(&counters::CARVED, was - span);
+        page.solo_touched.store(span, Ordering::Relaxed);
+    }
+    page.solo_size.store(size, Ordering::Relaxed);
+    let (a, b) = (usable_of(size), usable_of(old));
+    if a >= b {
+        counters::ORPHAN_ALLOCATED.fetch_add(a - b, Ordering::Relaxed);
+    } else {
+        counters::ORPHAN_ALLOCATED.fetch_sub(b - a, Ordering::Relaxed);
+    }
+    true
+}
+
+/// Frees the solo block of `page`.
+///
+/// # Safety
+/// The block is live and not used any more by anybody.
+pub unsafe fn free(page: &Page) {
+    counters::ORPHAN_ALLOCATED.fetch_sub(
+        usable_of(page.solo_size.load(Ordering::Relaxed)),
+        Ordering::Relaxed,
+    );
+    // SAFETY: the solo page holds one block, now dead; whoever frees it holds the page.
+    unsafe { segment::free_page(page) };
+}
