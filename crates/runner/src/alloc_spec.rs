@@ -233,8 +233,8 @@ impl AllocSpec {
 
 /// The environment variable jemalloc (as built by tikv-jemalloc-sys, `_rjem_` prefix) reads.
 const JEMALLOC_CONF_VAR: &str = "_RJEM_MALLOC_CONF";
-/// lhalloc's default purge delay, ns (lhalloc `options.rs`: 1 s).
-const OURS_PURGE_DELAY_NS: f64 = 1e9;
+/// lhalloc's default purge delay, ns (its own constant, so that the two cannot drift).
+const OURS_PURGE_DELAY_NS: f64 = lhalloc::DEFAULT_PURGE_DELAY_NS as f64;
 
 /// `ms / speed` as an integer number of milliseconds, the unit jemalloc's and mimalloc's
 /// options take: rounded to nearest, but never below `min` (so that a scaled delay never turns

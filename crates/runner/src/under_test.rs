@@ -232,8 +232,8 @@ pub struct Ours;
 impl Ours {
     /// Sets our purge delay (before the replay starts).
     pub fn set_purge_delay_ns(ns: u64) {
-        // lhalloc takes whole milliseconds: round up, never to 0 (0 would purge at once).
-        lhalloc::set_purge_delay_ms(ns.div_ceil(1_000_000).max(1));
+        // Never 0: lhalloc would purge at once, a different code path from a scaled delay.
+        lhalloc::set_purge_delay_ns(ns.max(1));
     }
 }
 
