@@ -9,18 +9,17 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 
-use runner::alloc_spec::{AllocEnv, AllocSpec};
 use runner::harness_heap::HarnessHeap;
-use runner::summary::Status;
-use runner::{child, cli, protocol, results, run};
+use runner::{child, cli, compare_cmd, gate, protocol, run_matrix};
 
 /// The runner's own allocations (parent and children) never go through an allocator under
 /// test: see `harness_heap`.
 #[global_allocator]
 static HARNESS_HEAP: HarnessHeap = HarnessHeap::new();
 
-/// Exit codes: 0 all allocators ran; 1 error; 2 bad usage (clap); 3 an allocator crashed or
-/// failed (the run directory is complete otherwise); 130 interrupted.
+/// Exit codes of a run: 0 all allocators ran; 1 error; 2 bad usage (clap); 3 an allocator
+/// crashed or failed (the run directory is complete otherwise); 130 interrupted. `gate`: 0
+/// pass, 1 regression, 2 setup error (see `gate::GateOutcome`).
 const EXIT_ERROR: u8 = 1;
 const EXIT_ALLOCATOR_FAILED: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 130;
@@ -61,34 +60,6 @@ fn parent_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(e.exit_code() as u8));
         }
     };
-    let cli = parsed.run;
-    if !(cli.hours > 0.0 && cli.hours <= 10_000.0) {
-        anyhow::bail!(
-            "--hours {} is out of range: give simulated hours in (0, 10000]",
-            cli.hours
-        );
-    }
-    let allocators = AllocSpec::parse_list(&cli.alloc)?;
-    let alloc_env = cli
-        .alloc_env
-        .iter()
-        .map(|s| AllocEnv::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let repo = run::repo_dir();
-    let profile_path = workload::Profile::resolve(&cli.workload, &repo.join("workloads"))?;
-    let mut profile = workload::Profile::load(&profile_path)?;
-    if let Some(t) = cli.threads {
-        profile.process.threads = t;
-    }
-    if cli.no_gvl {
-        profile.process.gvl = false;
-    }
-    profile.validate(&profile_path)?;
-    let out_dir = cli
-        .out
-        .clone()
-        .unwrap_or_else(|| results::default_run_dir(&repo, &profile.name));
-
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
@@ -103,65 +74,36 @@ fn parent_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
         })
         .context("installing the Ctrl-C handler")?;
     }
-
-    if !cli.quiet {
-        eprintln!(
-            "run: {} for {} simulated hours at speed {} (seed {}), {} allocator(s) -> {}",
-            profile.name,
-            cli.hours,
-            match cli.speed {
-                run::SpeedArg::Fixed(s) => s.to_string(),
-                run::SpeedArg::Max => "max".into(),
-                run::SpeedArg::Auto => "auto".into(),
-            },
-            cli.seed,
-            allocators.len(),
-            out_dir.display()
-        );
-    }
-    let plan = run::RunPlan {
-        allocators,
-        source: run::RunSource::Profile {
-            profile: Box::new(profile),
-            path: profile_path,
-            seed: cli.seed,
-            hours: cli.hours,
-        },
-        speed: cli.speed,
-        alloc_env,
-        alloc_env_given: cli.alloc_env.clone(),
-        out_dir: out_dir.clone(),
-        command: args,
-        repo_dir: repo,
-        quiet: cli.quiet,
-    };
-    let summary = run::run(&plan, &interrupted)?;
-    if !cli.no_report {
-        match report::generate(&out_dir, &report::Options::default()) {
-            Ok(paths) => {
-                for w in &paths.warnings {
-                    eprintln!("report: {w}");
-                }
-                if !cli.quiet {
-                    eprintln!("report: {}", paths.index_html.display());
-                }
+    match parsed.command {
+        None => run_main(&parsed.run, args, &interrupted),
+        Some(cli::Command::Compare(c)) => compare_cmd::compare(&c).map(|_| ExitCode::SUCCESS),
+        Some(cli::Command::Gate(g)) => {
+            let outcome = gate::gate(&g, args, &interrupted);
+            if let gate::GateOutcome::Setup(e) = &outcome {
+                eprintln!("error: {e:#}");
             }
-            // The measurements are safe on disk; a report can be drawn again later.
-            Err(e) => eprintln!("warning: drawing the report failed: {e} (run `cargo run -p report -- {}` to retry)", out_dir.display()),
+            Ok(ExitCode::from(outcome.code()))
         }
     }
-    println!("{}", out_dir.display());
-    if summary.interrupted {
+}
+
+fn run_main(
+    run: &cli::RunArgs,
+    args: Vec<String>,
+    interrupted: &Arc<AtomicBool>,
+) -> anyhow::Result<ExitCode> {
+    let outcome = run_matrix::run_matrix(run, args, interrupted)?;
+    for dir in &outcome.dirs {
+        println!("{}", dir.display());
+    }
+    if outcome.interrupted {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
-    let failed: Vec<&str> = summary
-        .allocators
-        .iter()
-        .filter(|a| a.status != Status::Ok)
-        .map(|a| a.name.as_str())
-        .collect();
-    if !failed.is_empty() {
-        eprintln!("error: allocator(s) did not finish: {}", failed.join(", "));
+    if !outcome.failed.is_empty() {
+        eprintln!(
+            "error: allocator(s) did not finish: {}",
+            outcome.failed.join(", ")
+        );
         return Ok(ExitCode::from(EXIT_ALLOCATOR_FAILED));
     }
     Ok(ExitCode::SUCCESS)
