@@ -18,9 +18,11 @@ use crate::metric::Metric;
 use crate::spread::{median, Spread};
 use crate::summary::{AllocatorSummary, Figures, Repetition, Status};
 
-/// The entry of an allocator with these repetitions. One repetition gives an entry without
-/// `repetitions` or `spread` (the shape of schema 2).
-pub fn aggregate(name: &str, id: &str, mut reps: Vec<Repetition>) -> AllocatorSummary {
+/// The entry of an allocator with these repetitions, in a run of `repeat` repetitions per
+/// allocator. A run without repetitions (`repeat` 1) gives an entry without `repetitions` or
+/// `spread` (the shape of schema 2); with repetitions, the list is kept even when a shard ran
+/// only one of them.
+pub fn aggregate(name: &str, id: &str, mut reps: Vec<Repetition>, repeat: u32) -> AllocatorSummary {
     reps.sort_by_key(|r| r.repetition);
     let status = reps
         .iter()
@@ -31,7 +33,7 @@ pub fn aggregate(name: &str, id: &str, mut reps: Vec<Repetition>) -> AllocatorSu
         .iter()
         .filter_map(|r| {
             let e = r.error.as_ref()?;
-            Some(if reps.len() > 1 {
+            Some(if repeat > 1 {
                 format!("repetition {}: {e}", r.repetition)
             } else {
                 e.clone()
@@ -39,7 +41,7 @@ pub fn aggregate(name: &str, id: &str, mut reps: Vec<Repetition>) -> AllocatorSu
         })
         .collect();
     let error = (!errors.is_empty()).then(|| errors.join("; "));
-    if reps.len() <= 1 {
+    if repeat <= 1 && reps.len() <= 1 {
         let figures = reps.pop().map(|r| r.figures).unwrap_or_default();
         return AllocatorSummary {
             name: name.to_string(),
@@ -178,6 +180,7 @@ mod tests {
                 rep(2, 200, 2.5, false, Status::Ok),
                 rep(4, 10_000, 99.0, true, Status::Crashed),
             ],
+            4,
         );
         assert_eq!(s.status, Status::Crashed);
         assert_eq!(s.error.as_deref(), Some("repetition 4: boom"));
@@ -203,10 +206,13 @@ mod tests {
 
     #[test]
     fn one_repetition_keeps_the_schema_2_shape() {
-        let s = aggregate("ours", "ours", vec![rep(1, 100, 1.0, true, Status::Ok)]);
+        let s = aggregate("ours", "ours", vec![rep(1, 100, 1.0, true, Status::Ok)], 1);
         assert!(s.repetitions.is_empty() && s.spread.is_empty());
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["rss_steady_bytes"], 100);
         assert!(json.get("repetitions").is_none());
+        // A shard that ran only repetition 2 of a repeated run keeps its number.
+        let s = aggregate("ours", "ours", vec![rep(2, 100, 1.0, true, Status::Ok)], 2);
+        assert_eq!(s.repetition_list()[0].repetition, 2);
     }
 }

@@ -232,7 +232,7 @@ pub fn merge(
             .iter()
             .filter_map(|a| {
                 let r = reps.remove(&a.id)?;
-                Some(aggregate(&a.name, &a.id, r))
+                Some(aggregate(&a.name, &a.id, r, s0.repeat))
             })
             .collect(),
     };

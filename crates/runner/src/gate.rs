@@ -66,6 +66,16 @@ pub struct GateArgs {
     /// (LONGHAUL_BALLAST_PERCENT), a regression of known size to show the gate.
     #[arg(long, value_name = "P")]
     pub inject_ballast: Option<f64>,
+    /// Simulated hours per cell. Change it only for a shorter gate (the tests do): the
+    /// baseline must have been made with the same value.
+    #[arg(long, default_value_t = CONFIG.hours)]
+    pub hours: f64,
+    /// Simulated seconds per real second (the same caveat).
+    #[arg(long, default_value_t = CONFIG.speed)]
+    pub speed: f64,
+    /// Repetitions of each allocator (the same caveat).
+    #[arg(long, default_value_t = CONFIG.repeat, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
     /// No progress lines.
     #[arg(long, short)]
     pub quiet: bool,
@@ -102,33 +112,49 @@ fn gate_inner(
     command: Vec<String>,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<GateOutcome> {
+    let config = GateConfig {
+        hours: args.hours,
+        speed: args.speed,
+        repeat: args.repeat,
+        ..CONFIG
+    };
+    if !(config.hours > 0.0 && config.hours <= 100.0 && config.speed > 0.0) {
+        anyhow::bail!("--hours must be in (0, 100] and --speed positive");
+    }
+    let started = std::time::Instant::now();
+    // A relative --baseline is looked for here, then in the source tree.
+    let baseline_dir = if args.baseline.is_relative() && !args.baseline.exists() {
+        crate::run::repo_dir().join(&args.baseline)
+    } else {
+        args.baseline.clone()
+    };
     let baseline = if args.update_baseline {
         None
     } else {
-        if !args.baseline.join(rundir::run_dir::SUMMARY_JSON).exists() {
+        if !baseline_dir.join(rundir::run_dir::SUMMARY_JSON).exists() {
             anyhow::bail!(
                 "no baseline in {}: make one on this kind of machine with `cargo run -p runner -- gate --update-baseline` and commit it",
-                args.baseline.display()
+                baseline_dir.display()
             );
         }
-        let b = RunDir::read(&args.baseline)
-            .with_context(|| format!("reading the baseline {}", args.baseline.display()))?;
-        check_config(&b, "the baseline")?;
+        let b = RunDir::read(&baseline_dir)
+            .with_context(|| format!("reading the baseline {}", baseline_dir.display()))?;
+        check_config(&b, "the baseline", &config)?;
         if let Some(hook) = b.record.as_ref().and_then(|r| r.test_hook.as_ref()) {
             anyhow::bail!(
                 "the baseline {} was made with a test hook ({hook}): make a real one with `runner gate --update-baseline`",
-                args.baseline.display()
+                baseline_dir.display()
             );
         }
         Some(b)
     };
     let current_dir = match &args.current {
         Some(dir) => dir.clone(),
-        None => run_config(args, command, interrupted)?,
+        None => run_config(args, &config, command, interrupted)?,
     };
     let current = RunDir::read(&current_dir)
         .with_context(|| format!("reading the gate's run {}", current_dir.display()))?;
-    check_config(&current, "the run")?;
+    check_config(&current, "the run", &config)?;
     let failed: Vec<String> = current
         .allocators
         .iter()
@@ -152,10 +178,10 @@ fn gate_inner(
         if !failed.is_empty() {
             anyhow::bail!("not a baseline: {} (fix that first)", failed.join("; "));
         }
-        install_baseline(&current_dir, &args.baseline)?;
+        install_baseline(&current_dir, &baseline_dir)?;
         eprintln!(
             "gate: {} is the new baseline (machine: {}); commit it",
-            args.baseline.display(),
+            baseline_dir.display(),
             current
                 .record
                 .as_ref()
@@ -201,7 +227,7 @@ fn gate_inner(
     lines.push(match verdict {
         GateOutcome::Pass => format!(
             "gate: pass ({gated} figures compared with {}{})",
-            args.baseline.display(),
+            baseline_dir.display(),
             if better > 0 {
                 format!("; {better} better than the baseline beyond noise: consider `runner gate --update-baseline`")
             } else {
@@ -211,7 +237,7 @@ fn gate_inner(
         _ => format!(
             "gate: FAIL ({} regression(s) of {gated} figures compared with {})",
             regressions.len() + failed.len(),
-            args.baseline.display()
+            baseline_dir.display()
         ),
     });
     for l in &lines {
@@ -219,19 +245,24 @@ fn gate_inner(
         text.push_str(&format!("\n{l}\n"));
     }
     rundir::atomic::write_atomic(&md, text.as_bytes())?;
-    eprintln!("gate: {}", md.display());
+    eprintln!(
+        "gate: {} ({:.0} s)",
+        md.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(verdict)
 }
 
-/// Makes the gate's run; returns its run directory.
+/// Makes the gate's run of `config`; returns its run directory.
 fn run_config(
     args: &GateArgs,
+    config: &GateConfig,
     command: Vec<String>,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<PathBuf> {
     let repo = crate::run::repo_dir();
-    let allocators = AllocSpec::parse_list(CONFIG.allocators)?;
-    let path = workload::Profile::resolve(CONFIG.workload, &repo.join("workloads"))?;
+    let allocators = AllocSpec::parse_list(config.allocators)?;
+    let path = workload::Profile::resolve(config.workload, &repo.join("workloads"))?;
     let profile = workload::Profile::load(&path)?;
     profile.validate(&path)?;
     let mut alloc_env_given = Vec::new();
@@ -249,18 +280,18 @@ fn run_config(
     if !args.quiet {
         eprintln!(
             "gate: {} on {} for {} simulated hours at speed {}, {} repetitions each -> {}",
-            CONFIG.allocators,
-            CONFIG.workload,
-            CONFIG.hours,
-            CONFIG.speed,
-            CONFIG.repeat,
+            config.allocators,
+            config.workload,
+            config.hours,
+            config.speed,
+            config.repeat,
             out_dir.display()
         );
     }
     let ids: Vec<String> = allocators.iter().map(AllocSpec::id).collect();
     let cells = CellPlan {
-        repeat: CONFIG.repeat,
-        cells: interleaved(&ids, CONFIG.repeat),
+        repeat: config.repeat,
+        cells: interleaved(&ids, config.repeat),
         shard: None,
     };
     let plan = RunPlan {
@@ -268,10 +299,10 @@ fn run_config(
         source: RunSource::Profile {
             profile: Box::new(profile),
             path,
-            seed: CONFIG.seed,
-            hours: CONFIG.hours,
+            seed: config.seed,
+            hours: config.hours,
         },
-        speed: SpeedArg::Fixed(CONFIG.speed),
+        speed: SpeedArg::Fixed(config.speed),
         alloc_env,
         alloc_env_given,
         out_dir: out_dir.clone(),
@@ -283,8 +314,8 @@ fn run_config(
     Ok(out_dir)
 }
 
-/// Fails unless `run` was made with the gate's configuration.
-fn check_config(run: &RunDir, what: &str) -> anyhow::Result<()> {
+/// Fails unless `run` was made with the gate's configuration `config`.
+fn check_config(run: &RunDir, what: &str, config: &GateConfig) -> anyhow::Result<()> {
     let Some(r) = &run.record else {
         anyhow::bail!(
             "{what} {} has no run.json, so its configuration is unknown",
@@ -292,22 +323,22 @@ fn check_config(run: &RunDir, what: &str) -> anyhow::Result<()> {
         );
     };
     let ids: Vec<String> = r.allocators.iter().map(|a| a.id.clone()).collect();
-    let want: Vec<String> = CONFIG.allocators.split(',').map(String::from).collect();
+    let want: Vec<String> = config.allocators.split(',').map(String::from).collect();
     let checks = [
         ("allocators", ids.join(","), want.join(",")),
         (
             "workload",
             r.workload.name.clone(),
-            CONFIG.workload.to_string(),
+            config.workload.to_string(),
         ),
-        ("hours", r.hours.to_string(), CONFIG.hours.to_string()),
+        ("hours", r.hours.to_string(), config.hours.to_string()),
         (
             "speed",
             format!("{:?}", r.speed),
-            format!("{:?}", Some(CONFIG.speed)),
+            format!("{:?}", Some(config.speed)),
         ),
-        ("seed", r.seed.to_string(), CONFIG.seed.to_string()),
-        ("repeat", r.repeat.to_string(), CONFIG.repeat.to_string()),
+        ("seed", r.seed.to_string(), config.seed.to_string()),
+        ("repeat", r.repeat.to_string(), config.repeat.to_string()),
     ];
     let wrong: Vec<String> = checks
         .iter()

@@ -368,7 +368,7 @@ pub fn run_cells(
             .iter()
             .zip(&reps)
             .filter(|(_, r)| !r.is_empty())
-            .map(|(a, r)| rundir::aggregate(&a.name(), &a.id(), r.clone()))
+            .map(|(a, r)| rundir::aggregate(&a.name(), &a.id(), r.clone(), cells.repeat))
             .collect();
         summary.interrupted = interrupted.load(Ordering::SeqCst);
         write_json(&summary_json, &summary)?;
