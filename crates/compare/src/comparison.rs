@@ -164,7 +164,10 @@ impl Comparison {
                     row.change = None;
                     row.band = None;
                 }
-                row.gated = !matches!(row.verdict, Verdict::NotCompared(_));
+                // An allocator's own CPU, faults and timings move with everything else on the
+                // machine; its ratio to the reference below carries the comparison that counts.
+                row.gated = metric.kind() == MetricKind::Memory
+                    && !matches!(row.verdict, Verdict::NotCompared(_));
                 rows.push(row);
             }
             let Some((ref_name, ref_id)) = reference.as_ref().filter(|(_, i)| i != id) else {
@@ -203,7 +206,8 @@ impl Comparison {
         })
     }
 
-    /// Rows that decide a gate and are worse than the noise band.
+    /// Rows that decide a gate (memory, and ratios to the reference) and are worse than the
+    /// noise band.
     pub fn regressions(&self) -> Vec<&Row> {
         self.rows
             .iter()

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::comparison::{Comparison, Scope};
-use crate::row::Row;
+use crate::row::{Row, Verdict};
 
 const HEADERS: [&str; 7] = [
     "allocator",
@@ -27,7 +27,10 @@ fn cells(r: &Row) -> [String; 7] {
         r.show(r.b),
         r.show_change(r.change, true),
         r.show_change(r.band, false),
-        r.verdict.word(),
+        match (&r.verdict, r.gated) {
+            (Verdict::NotCompared(_), _) | (_, true) => r.verdict.word(),
+            (v, false) => format!("{} (not gated)", v.word()),
+        },
     ]
 }
 

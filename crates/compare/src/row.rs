@@ -45,7 +45,9 @@ pub struct Row {
     /// The noise band, in the unit of `change`.
     pub band: Option<f64>,
     pub verdict: Verdict,
-    /// Whether this row decides a gate.
+    /// Whether this row decides a gate: memory rows and ratio rows do; an allocator's own CPU,
+    /// fault and timing rows are shown but do not (they move with the machine's load; the
+    /// ratio to the reference allocator measured alongside is the comparison that counts).
     pub gated: bool,
 }
 

@@ -124,3 +124,13 @@ fn ours_keeping_ten_percent_more_is_worse() {
     assert_eq!(c.regressions().len(), 2);
     assert!(render::text(&c).contains("WORSE"));
 }
+
+#[test]
+fn an_allocators_own_cpu_and_timings_are_shown_but_do_not_gate() {
+    let a = RunDir::read(&example()).unwrap();
+    let c = Comparison::new(&a, &a, &Options::default()).unwrap();
+    let p99 = row(&c, "ours", Metric::RequestP99, false);
+    assert_eq!(p99.verdict, Verdict::WithinNoise);
+    assert!(!p99.gated);
+    assert!(render::text(&c).contains("within noise (not gated)"));
+}

@@ -143,14 +143,13 @@ pub fn summary(series: &[Series<'_>], reference: Option<&Series<'_>>) -> Table {
         .iter()
         .map(|s| {
             let is_reference = reference.is_some_and(|r| std::ptr::eq(r, s));
-            let mut name = if is_reference {
-                format!("{} (reference)", s.label)
-            } else {
-                s.label.clone()
-            };
             let summary = s.alloc.summary.as_ref();
+            let mut name = s.label.clone();
             if let Some(n) = summary.map(|x| x.repetitions.len()).filter(|n| *n > 1) {
                 name.push_str(&format!(" ×{n}"));
+            }
+            if is_reference {
+                name.push_str(" (reference)");
             }
             let status =
                 summary.map_or_else(|| "no summary".to_string(), |x| x.status.word().to_string());
