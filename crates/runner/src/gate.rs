@@ -32,19 +32,21 @@ pub struct GateConfig {
 }
 
 /// Ours against jemalloc (the allocator a Rails team would otherwise choose, and the
-/// reference ratios are taken to) on the default profile. 0.25 simulated hours at speed 60 is
-/// 15 real seconds of serving per cell, long enough for purge timers to reach their steady
-/// state (jemalloc's 10 s decay, ours 1 s) many times over; the steady RSS is the median of
-/// the last quarter's 23 samples. Five repetitions: the smallest count whose order-statistic
-/// interval ([min, max]) reaches 90% coverage of the median. Ten cells, about three minutes
-/// on a 2-core machine with the debug build `cargo test` already made.
+/// reference ratios are taken to) on the default profile. 0.1 simulated hours at speed 60 is
+/// 6 real seconds of serving per cell: purge timers (jemalloc's 10 s decay, ours 1 s) reach
+/// their steady state dozens of times over, and the steady RSS is the median of the last
+/// quarter's 9 samples. Three repetitions: the median is robust to one stray repetition, and
+/// the six cells take about a minute on a quiet 2-core machine with the debug build
+/// `cargo test` already made (more when the machine is shared: the replay then lags, which
+/// marks timings invalid but moved steady RSS by less than 1% in the measurements in
+/// `results/baseline/README.md`).
 pub const CONFIG: GateConfig = GateConfig {
     allocators: "ours,jemalloc",
     workload: "rails-api",
-    hours: 0.25,
+    hours: 0.1,
     speed: 60.0,
     seed: 1,
-    repeat: 5,
+    repeat: 3,
 };
 
 /// Arguments of `runner gate`.
