@@ -16,13 +16,9 @@ const HEADERS: [&str; 7] = [
 ];
 
 fn cells(r: &Row) -> [String; 7] {
-    let metric = match &r.ratio_to {
-        Some(_) => format!("{} ratio", r.metric.name()),
-        None => r.metric.label().to_string(),
-    };
     [
         r.label(),
-        metric,
+        r.metric_label(),
         r.show(r.a),
         r.show(r.b),
         r.show_change(r.change, true),

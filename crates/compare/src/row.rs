@@ -119,6 +119,14 @@ impl Row {
         }
     }
 
+    /// The metric as the row shows it: its label with unit, or `<name> ratio`.
+    pub fn metric_label(&self) -> String {
+        match &self.ratio_to {
+            Some(_) => format!("{} ratio", self.metric.name()),
+            None => self.metric.label().to_string(),
+        }
+    }
+
     /// A value (median, and range over repetitions when there are several) in the row's unit.
     pub fn show(&self, s: Option<Spread>) -> String {
         let Some(s) = s else {

@@ -206,9 +206,10 @@ fn gate_inner(
     let mut lines = Vec::new();
     if c.scope == Scope::MachineIndependent {
         lines.push(format!(
-            "gate: the baseline was made on {}, this run on {}: only machine-independent figures were compared",
+            "gate: baseline made on {}, this run on {}: only machine-independent figures (memory, ratios to jemalloc) were compared ({})",
             baseline.record.as_ref().map_or_else(|| "an unknown machine".into(), |r| r.machine.describe()),
             current.record.as_ref().map_or_else(|| "an unknown machine".into(), |r| r.machine.describe()),
+            c.notes.join("; ")
         ));
     }
     for f in &failed {
@@ -218,7 +219,7 @@ fn gate_inner(
         lines.push(format!(
             "gate: REGRESSION: {} {}: {} -> {} ({} beyond a noise band of {})",
             r.label(),
-            r.metric.label(),
+            r.metric_label(),
             r.show(r.a),
             r.show(r.b),
             r.show_change(r.change, true),

@@ -1,8 +1,9 @@
 //! The **cells** of a run and of a matrix. A run repeats each allocator under test `--repeat`
 //! times in an interleaved order (a b c, b c a, c a b, ...), so that a drift of the machine
 //! (another job starting, the page cache filling) does not fall on one allocator; a matrix is
-//! every (workload, seed) pair times those cells, and `--shard i/n` runs every n-th cell of it,
-//! starting with the i-th, so that n machines share the matrix evenly.
+//! every (workload, seed) pair times those cells, and `--shard i/n` runs every n-th round (one
+//! repetition of every allocator) of it, starting with the i-th, or every n-th cell when there
+//! are fewer rounds than shards, so that n machines share the matrix evenly.
 
 use rundir::{Cell, Shard};
 
@@ -61,16 +62,26 @@ pub fn interleaved(ids: &[String], repeat: u32) -> Vec<Cell> {
 }
 
 /// The cells of a matrix of `groups` (workload, seed) pairs, group by group, each group's cells
-/// interleaved; then those of `shard` (every `count`-th cell from the `index`-th), per group.
+/// interleaved; then those of `shard`, per group. A shard takes whole **rounds** (one
+/// repetition of every allocator of one group: every `count`-th round from the `index`-th)
+/// when the matrix has at least as many rounds as shards, so that each allocator's ratio to
+/// the reference allocator is measured on one machine, back to back; otherwise single cells
+/// (every `count`-th cell from the `index`-th).
 pub fn matrix(groups: usize, ids: &[String], repeat: u32, shard: Option<Shard>) -> Vec<CellPlan> {
     let per_group = interleaved(ids, repeat);
+    let rounds = groups * repeat as usize;
+    let by_round = shard.is_some_and(|s| rounds >= s.count as usize);
     let mut position = 0usize;
     (0..groups)
-        .map(|_| {
+        .map(|g| {
             let cells = per_group
                 .iter()
-                .filter(|_| {
-                    let p = position;
+                .filter(|c| {
+                    let p = if by_round {
+                        g * repeat as usize + (c.repetition as usize - 1)
+                    } else {
+                        position
+                    };
                     position += 1;
                     shard.map_or(true, |s| p % s.count as usize == (s.index - 1) as usize)
                 })
@@ -116,7 +127,8 @@ mod tests {
         for i in 1..=4 {
             let parts = matrix(2, &ids(&["a", "b"]), 3, Some(Shard { index: i, count: 4 }));
             let n: usize = parts.iter().map(|p| p.cells.len()).sum();
-            assert_eq!(n, 3, "shard {i} of 4 gets 12/4 cells");
+            // Six rounds of two cells over four shards: two rounds or one each.
+            assert!(n == 4 || n == 2, "shard {i} of 4 gets {n} cells");
             for (g, p) in parts.iter().enumerate() {
                 for c in &p.cells {
                     seen.push((g, c.clone()));
@@ -126,6 +138,18 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 12);
+    }
+
+    #[test]
+    fn shards_take_whole_rounds_when_there_are_enough() {
+        // 2 groups x 2 repetitions = 4 rounds over 4 shards: one round (both allocators) each.
+        for i in 1..=4 {
+            let parts = matrix(2, &ids(&["a", "b"]), 2, Some(Shard { index: i, count: 4 }));
+            let cells: Vec<&Cell> = parts.iter().flat_map(|p| &p.cells).collect();
+            assert_eq!(cells.len(), 2, "shard {i}");
+            assert_ne!(cells[0].allocator, cells[1].allocator);
+            assert_eq!(cells[0].repetition, cells[1].repetition);
+        }
     }
 
     #[test]
