@@ -6,21 +6,9 @@ use std::path::PathBuf;
 /// Why a report could not be produced.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    /// The run directory itself is not there.
-    #[error("run directory {path} does not exist or is not a directory (give the folder the runner wrote, e.g. results/runs/<timestamp>-<workload>)")]
-    MissingRunDir { path: PathBuf },
-
-    /// A file that every run writes is missing.
-    #[error("{path} is missing: {what} (is this a run directory, and did the run get that far?)")]
-    MissingFile { path: PathBuf, what: &'static str },
-
-    /// A file could not be read.
-    #[error("cannot read {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The run directory could not be read (missing, truncated, other schema...).
+    #[error(transparent)]
+    RunDir(#[from] rundir::RunDirError),
 
     /// A file could not be written.
     #[error("cannot write {path}")]
@@ -29,49 +17,6 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
-
-    /// A JSON file does not follow docs/results-format.md.
-    #[error("{path} is not a valid {what} (see docs/results-format.md)")]
-    Json {
-        path: PathBuf,
-        what: &'static str,
-        #[source]
-        source: serde_json::Error,
-    },
-
-    /// The run was written with a schema this reader does not know.
-    #[error("{path} has schema_version {found}, this report reads versions {expected:?} only (regenerate the run, or use the report from the same commit as the runner)")]
-    SchemaVersion {
-        path: PathBuf,
-        found: u64,
-        expected: Vec<u64>,
-    },
-
-    /// `samples.csv` lacks a column the charts need.
-    #[error("{path} has no `{column}` column in its header (see docs/results-format.md)")]
-    MissingColumn { path: PathBuf, column: &'static str },
-
-    /// `samples.csv` has a line that cannot be read.
-    #[error("{path}, line {line}: {problem}")]
-    Csv {
-        path: PathBuf,
-        line: u64,
-        problem: String,
-        #[source]
-        source: csv::Error,
-    },
-
-    /// `samples.csv` (or another file) ends in the middle of a line or is empty.
-    #[error("{path} is truncated: {problem}")]
-    Truncated { path: PathBuf, problem: String },
-
-    /// An allocator id would not make a safe file name.
-    #[error("{path} names an allocator with id {id:?}, which is not a safe file name")]
-    BadAllocatorId { path: PathBuf, id: String },
-
-    /// An HdrHistogram file could not be decoded.
-    #[error("{path} is not a valid HdrHistogram V2 file ({problem}; it may be truncated)")]
-    Histogram { path: PathBuf, problem: String },
 
     /// `--reference` names an allocator that is not in the run.
     #[error("reference allocator {name:?} is not in {path} (allocators there: {available})")]

@@ -1,7 +1,7 @@
 //! The reporter: turns a run directory (docs/results-format.md) into charts (PNG and SVG),
 //! `summary.md` and an offline `index.html`, or overlays several runs in one comparison.
 //!
-//! Layout: [`run_dir`] reads the run; [`series`] decides labels, colours and line styles;
+//! Layout: the `rundir` crate reads the run; [`series`] decides labels, colours and line styles;
 //! [`figures`] draws one chart per file; [`tables`] formats the numbers; [`summary_md`] and
 //! [`html`] write the two pages; [`style`] holds every look-and-feel constant.
 //!
@@ -15,7 +15,6 @@ pub mod error;
 pub mod figures;
 pub mod html;
 pub mod page;
-pub mod run_dir;
 pub mod series;
 pub mod style;
 pub mod summary_md;
@@ -26,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::ReportError;
 pub use figures::FigureFiles;
-pub use run_dir::Run;
+pub use rundir::RunDir as Run;
 
 use figures::fragmentation::Fragmentation;
 use figures::latency::{Latency, LatencyKind};
@@ -167,15 +166,16 @@ fn write_report(runs: &[Run], out_dir: &Path, opts: &Options) -> Result<ReportPa
 
     let warnings: Vec<String> = runs.iter().flat_map(|r| r.warnings.clone()).collect();
     let labels = series::run_labels(runs);
-    let workloads: Vec<String> =
-        runs.iter()
-            .filter_map(|r| r.summary.workload.clone())
-            .fold(Vec::new(), |mut acc, w| {
-                if !acc.contains(&w) {
-                    acc.push(w);
-                }
-                acc
-            });
+    let workloads: Vec<String> = runs
+        .iter()
+        .map(|r| r.summary.workload.clone())
+        .filter(|w| !w.is_empty())
+        .fold(Vec::new(), |mut acc, w| {
+            if !acc.contains(&w) {
+                acc.push(w);
+            }
+            acc
+        });
     let title = match (runs.len(), workloads.is_empty()) {
         (1, false) => format!("longhaul report: {}", workloads.join(", ")),
         (1, true) => "longhaul report".to_string(),

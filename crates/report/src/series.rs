@@ -3,7 +3,8 @@
 
 use plotters::style::RGBColor;
 
-use crate::run_dir::{AllocatorRun, Run};
+use rundir::{AllocatorRun, RunDir as Run, Sample, Status};
+
 use crate::style;
 
 /// One allocator of one run, as drawn.
@@ -32,10 +33,10 @@ pub fn run_labels(runs: &[Run]) -> Vec<Option<String>> {
     let commits: Vec<Option<String>> = runs
         .iter()
         .map(|run| {
-            let info = run.info.as_ref()?;
+            let info = run.record.as_ref()?;
             let commit = info.commit.as_ref()?;
             let short: String = commit.chars().take(8).collect();
-            Some(if info.commit_dirty {
+            Some(if info.commit_dirty == Some(true) {
                 format!("{short}-dirty")
             } else {
                 short
@@ -51,7 +52,7 @@ pub fn run_labels(runs: &[Run]) -> Vec<Option<String>> {
     let mut labels: Vec<String> = if distinct(&commits) {
         commits.into_iter().flatten().collect()
     } else {
-        runs.iter().map(Run::dir_label).collect()
+        runs.iter().map(Run::label).collect()
     };
     for i in 1..labels.len() {
         if labels[..i].contains(&labels[i]) {
@@ -59,6 +60,35 @@ pub fn run_labels(runs: &[Run]) -> Vec<Option<String>> {
         }
     }
     labels.into_iter().map(Some).collect()
+}
+
+/// The marker shown after an allocator's name in legends and tables when it did not end ok:
+/// its status, or "no summary" when it has samples but no entry in `summary.json`.
+pub fn marker(alloc: &AllocatorRun) -> Option<String> {
+    match alloc.status() {
+        None => Some("no summary".into()),
+        Some(Status::Ok) => None,
+        Some(s) => Some(s.word().into()),
+    }
+}
+
+impl Series<'_> {
+    /// Whether the allocator ended ok.
+    pub fn is_ok(&self) -> bool {
+        self.alloc.status() == Some(Status::Ok)
+    }
+
+    /// The allocator's samples, one list per repetition, in file order.
+    pub fn repetitions(&self) -> Vec<Vec<&Sample>> {
+        let mut out: Vec<(u32, Vec<&Sample>)> = Vec::new();
+        for s in &self.alloc.samples {
+            match out.iter_mut().find(|(r, _)| *r == s.repetition) {
+                Some((_, v)) => v.push(s),
+                None => out.push((s.repetition, vec![s])),
+            }
+        }
+        out.into_iter().map(|(_, v)| v).collect()
+    }
 }
 
 /// All series of the given runs, in run order then allocator order.
@@ -71,7 +101,7 @@ pub fn build(runs: &[Run]) -> Vec<Series<'_>> {
                 Some(run_label) => format!("{run_label}/{}", alloc.name),
                 None => alloc.name.clone(),
             };
-            let label = match alloc.status.marker() {
+            let label = match marker(alloc) {
                 Some(marker) => format!("{key} ({marker})"),
                 None => key.clone(),
             };

@@ -7,13 +7,18 @@ use std::fs;
 use std::path::Path;
 
 use report::{Options, ReportError};
+use rundir::RunDirError;
 
 fn synthetic_run(dir: &Path) {
     fixture::write_run(dir, &fixture::four_allocators(), "0123abcd");
 }
 
-fn generate(dir: &Path) -> ReportError {
-    report::generate(dir, &Options::default()).expect_err("the report must fail")
+/// The run-directory error the report failed with.
+fn generate(dir: &Path) -> RunDirError {
+    match report::generate(dir, &Options::default()).expect_err("the report must fail") {
+        ReportError::RunDir(e) => e,
+        other => panic!("not a run directory error: {other}"),
+    }
 }
 
 #[test]
@@ -22,7 +27,7 @@ fn missing_run_directory_names_it() {
     let missing = dir.path().join("no-such-run");
     let error = generate(&missing);
     assert!(
-        matches!(error, ReportError::MissingRunDir { .. }),
+        matches!(error, RunDirError::MissingRunDir { .. }),
         "{error}"
     );
     assert!(error.to_string().contains(&missing.display().to_string()));
@@ -35,7 +40,7 @@ fn missing_summary_json_names_the_file() {
     fs::remove_file(dir.path().join("summary.json")).expect("remove");
     let error = generate(dir.path());
     match &error {
-        ReportError::MissingFile { path, .. } => assert!(path.ends_with("summary.json")),
+        RunDirError::MissingFile { path, .. } => assert!(path.ends_with("summary.json")),
         other => panic!("unexpected error {other}"),
     }
     assert!(
@@ -51,7 +56,7 @@ fn missing_samples_csv_names_the_file() {
     fs::remove_file(dir.path().join("samples.csv")).expect("remove");
     let error = generate(dir.path());
     assert!(
-        matches!(&error, ReportError::MissingFile { path, .. } if path.ends_with("samples.csv")),
+        matches!(&error, RunDirError::MissingFile { path, .. } if path.ends_with("samples.csv")),
         "{error}"
     );
 }
@@ -64,7 +69,7 @@ fn csv_cut_in_the_middle_of_a_line_is_truncated() {
     let text = fs::read_to_string(&path).expect("read");
     fs::write(&path, &text[..text.len() - 20]).expect("cut");
     let error = generate(dir.path());
-    assert!(matches!(error, ReportError::Truncated { .. }), "{error}");
+    assert!(matches!(error, RunDirError::Truncated { .. }), "{error}");
     let message = error.to_string();
     assert!(message.contains("samples.csv is truncated"), "{message}");
     assert!(message.contains("does not end with a newline"), "{message}");
@@ -81,7 +86,7 @@ fn csv_line_with_missing_cells_names_the_line() {
     fs::write(&path, text).expect("write");
     let error = generate(dir.path());
     match &error {
-        ReportError::Csv { line, .. } => assert_eq!(*line, lines as u64),
+        RunDirError::Csv { line, .. } => assert_eq!(*line, lines as u64),
         other => panic!("unexpected error {other}"),
     }
     assert!(
@@ -100,7 +105,7 @@ fn empty_csv_and_missing_column_are_reported() {
     fs::write(&path, "").expect("write");
     assert!(matches!(
         generate(dir.path()),
-        ReportError::Truncated { .. }
+        RunDirError::Truncated { .. }
     ));
 
     fs::write(&path, "allocator,sim_time_s,rss_bytes\nours,60,1000\n").expect("write");
@@ -108,7 +113,7 @@ fn empty_csv_and_missing_column_are_reported() {
     assert!(
         matches!(
             error,
-            ReportError::MissingColumn {
+            RunDirError::MissingColumn {
                 column: "live_bytes",
                 ..
             }
@@ -132,11 +137,11 @@ fn other_schema_version_is_rejected() {
     assert!(
         matches!(
             error,
-            ReportError::SchemaVersion {
+            RunDirError::SchemaVersion {
                 found: 9,
                 ref expected,
                 ..
-            } if *expected == [1, 2]
+            } if *expected == [1, 2, 3]
         ),
         "{error}"
     );
@@ -155,7 +160,7 @@ fn malformed_summary_json_is_reported() {
     assert!(
         matches!(
             error,
-            ReportError::Json {
+            RunDirError::Json {
                 what: "summary.json",
                 ..
             }
@@ -172,14 +177,14 @@ fn missing_or_corrupt_histogram_of_an_ok_allocator_is_reported() {
     fs::write(&path, b"not a histogram").expect("write");
     let error = generate(dir.path());
     assert!(
-        matches!(&error, ReportError::Histogram { path: p, .. } if *p == path),
+        matches!(&error, RunDirError::Histogram { path: p, .. } if *p == path),
         "{error}"
     );
 
     fs::remove_file(&path).expect("remove");
     let error = generate(dir.path());
     assert!(
-        matches!(&error, ReportError::MissingFile { path: p, .. } if *p == path),
+        matches!(&error, RunDirError::MissingFile { path: p, .. } if *p == path),
         "{error}"
     );
 }
@@ -222,6 +227,6 @@ fn unsafe_allocator_id_is_rejected() {
     fs::write(&path, text).expect("write");
     assert!(matches!(
         generate(dir.path()),
-        ReportError::BadAllocatorId { .. }
+        RunDirError::BadAllocatorId { .. }
     ));
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::latency::Percentiles;
+use rundir::Percentiles;
+
 use crate::protocol::{ChildAlloc, ChildMsg, ChildPlan, CpuSplit, Done, SourcePlan};
 use crate::replay::{replay, Shared};
 use crate::sampler::Sampler;
@@ -73,6 +74,7 @@ fn run<A: AllocatorUnderTest>(alloc: &A, plan: &ChildPlan) -> anyhow::Result<()>
     }
 
     let mut sampler = Sampler::new(crate::os::usage(crate::os::UsageOf::Process));
+    sampler.ballast = crate::ballast::Ballast::from_env()?;
     ChildMsg::Ready {
         harness_rss_bytes: sampler.harness_rss(&shared),
         version: alloc.version(),
@@ -99,7 +101,9 @@ fn run<A: AllocatorUnderTest>(alloc: &A, plan: &ChildPlan) -> anyhow::Result<()>
     let usage = crate::os::usage(crate::os::UsageOf::Process).since(&usage_start);
     let real_time_s = shared.elapsed_s();
 
-    outcome.latencies.write(&plan.out_dir, &plan.id)?;
+    outcome
+        .latencies
+        .write(&plan.out_dir, &plan.id, plan.repetition)?;
     let (alloc_ns, touch_ns) = shared.alloc_touch_ns();
     let all = &outcome.latencies;
     let sampler_usage = *sampler_usage.lock().unwrap_or_else(|p| p.into_inner());

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::matrix::ShardArg;
 use crate::run::SpeedArg;
 
 /// Replays a Rails-like workload (or a trace recorded from a real program) against allocators
@@ -23,7 +24,8 @@ use crate::run::SpeedArg;
         (e.g. `runner --alloc ours --hours 2`).\n\
         Real programs: `runner record -- ruby app.rb`, then `runner stats <trace>` and \
         `runner replay <trace> --alloc glibc,jemalloc`. Real servers: \
-        `runner live --duration 10m -- workloads/rails-app/serve`."
+        `runner live --duration 10m -- workloads/rails-app/serve`. \
+        Gating: `runner compare <run-A> <run-B>` and `runner gate`."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -32,7 +34,7 @@ pub struct Cli {
     pub run: RunArgs,
 }
 
-/// Commands on traces of real programs.
+/// What the runner does besides a synthetic run (the default).
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a program under the tracer (LD_PRELOAD) and convert its malloc calls into a trace.
@@ -43,10 +45,16 @@ pub enum Command {
     Stats(StatsArgs),
     /// Start a real server under each allocator, drive HTTP load from a mix, sample its memory.
     Live(LiveArgs),
+    /// Compare two run directories: per allocator and metric, A, B, change, noise band and
+    /// verdict (text on stdout; Markdown and an overlay chart written to --out).
+    Compare(crate::compare_cmd::CompareArgs),
+    /// Run the regression gate: a short fixed run compared with the committed baseline.
+    /// Exit 0 pass, 1 regression, 2 missing or mismatched baseline or other setup error.
+    Gate(crate::gate::GateArgs),
 }
 
 /// Options of a synthetic run.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// Comma list of allocators under test: glibc, glibc-arena2, jemalloc, mimalloc, ours,
     /// preload:PATH (any malloc .so via LD_PRELOAD), or all.
@@ -57,7 +65,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 2.0)]
     pub hours: f64,
 
-    /// Workload profile: a name from workloads/ (rails-api, rails-html, sidekiq) or a path.
+    /// Workload profile: a name from workloads/ (rails-api, rails-html, sidekiq) or a path; a
+    /// comma list makes a matrix (one run directory per workload and seed under --out).
     #[arg(long, default_value = "rails-api")]
     pub workload: String,
 
@@ -65,9 +74,20 @@ pub struct RunArgs {
     #[arg(long)]
     pub threads: Option<u32>,
 
-    /// Seed of the workload's random choices: same seed, same event stream.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    /// Seed of the workload's random choices: same seed, same event stream. A comma list makes
+    /// a matrix (one run directory per workload and seed under --out).
+    #[arg(long, default_value = "1", value_delimiter = ',')]
+    pub seed: Vec<u64>,
+
+    /// Run each allocator N times, interleaving the order (a b c, b c a, c a b, ...);
+    /// summary.json keeps every repetition and gives each metric's median and spread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
+
+    /// Run only the i-th of n parts of the matrix (workloads x seeds x allocators x
+    /// repetitions), e.g. 2/4; merge the parts with `report merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<ShardArg>,
 
     /// Simulated seconds per real second (idle gaps and allocator purge timers are scaled);
     /// `max`: no sleeps, as fast as possible (memory only, timings invalid); `auto`: measure
@@ -84,7 +104,7 @@ pub struct RunArgs {
 }
 
 /// Allocator settings and output options shared by synthetic runs and replays.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct OutputArgs {
     /// An allocator setting for the children, `NAME=VALUE` for all allocators or
     /// `ALLOC:NAME=VALUE` for one (e.g. `glibc:MALLOC_ARENA_MAX=4`); repeatable. Every other
@@ -93,7 +113,9 @@ pub struct OutputArgs {
     #[arg(long = "alloc-env", value_name = "[ALLOC:]NAME=VALUE")]
     pub alloc_env: Vec<String>,
 
-    /// Run directory (default: results/runs/<timestamp>-<workload or trace name>/).
+    /// Run directory (default: results/runs/<timestamp>-<workload or trace name>/); with
+    /// several workloads or seeds, the folder that holds one run directory per pair
+    /// (<workload>-seed<seed>).
     #[arg(long)]
     pub out: Option<PathBuf>,
 

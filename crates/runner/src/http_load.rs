@@ -57,16 +57,9 @@ pub struct LoadProgress {
     pub window_send_delay_us: AtomicU64,
 }
 
-/// Per kind of request: how many were sent, answered well, failed.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct KindCount {
-    pub name: String,
-    pub sent: u64,
-    pub ok: u64,
-    pub errors: u64,
-    /// The first error of this kind, in words.
-    pub first_error: Option<String>,
-}
+/// Per kind of request: how many were sent, answered well, failed (defined with the run
+/// directory, where `summary.json` keeps it).
+pub use rundir::KindCount;
 
 /// What the load generator did.
 pub struct LoadOutcome {

@@ -1,13 +1,11 @@
 //! Latency and cost recording: HDR histograms of request latency (from the scheduled arrival, so
-//! queueing counts and there is no coordinated omission), service time, allocator calls'
-//! durations (one call in eight), and per request the time spent inside allocator calls and
-//! touching memory (every call).
+//! queueing counts and there is no coordinated omission), service time, every allocator call's
+//! duration, and per request the time spent inside allocator calls and touching memory.
 
 use std::path::Path;
 
-use hdrhistogram::serialization::{Serializer, V2Serializer};
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
+use rundir::HistogramKind;
 
 /// Highest trackable request latency: one hour in µs.
 const MAX_REQUEST_US: u64 = 3_600_000_000;
@@ -17,33 +15,7 @@ const MAX_CALL_NS: u64 = 10_000_000_000;
 const MAX_NS: u64 = 3_600_000_000_000;
 const SIGFIG: u8 = 3;
 
-/// Percentiles of one histogram, in its unit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Percentiles {
-    pub count: u64,
-    pub mean: f64,
-    pub p50: u64,
-    pub p90: u64,
-    pub p99: u64,
-    pub p999: u64,
-    pub max: u64,
-}
-
-impl Percentiles {
-    pub fn of(h: &Histogram<u64>) -> Percentiles {
-        Percentiles {
-            count: h.len(),
-            mean: h.mean(),
-            p50: h.value_at_quantile(0.50),
-            p90: h.value_at_quantile(0.90),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
-            max: h.max(),
-        }
-    }
-}
-
-/// The histograms a run keeps per allocator; `FILES` names their files.
+/// The histograms a run keeps per allocator and repetition (`rundir::HistogramKind`).
 pub struct Latencies {
     pub request_us: Histogram<u64>,
     pub service_us: Histogram<u64>,
@@ -51,15 +23,6 @@ pub struct Latencies {
     pub alloc_per_request_ns: Histogram<u64>,
     pub touch_per_request_ns: Histogram<u64>,
 }
-
-/// File-name suffixes after `<id>.`, one per histogram of [`Latencies`].
-pub const FILES: [&str; 5] = [
-    "request-latency-us",
-    "service-time-us",
-    "call-latency-ns",
-    "alloc-per-request-ns",
-    "touch-per-request-ns",
-];
 
 impl Default for Latencies {
     fn default() -> Self {
@@ -82,6 +45,7 @@ impl Latencies {
         }
     }
 
+    /// In the order of [`HistogramKind::all`].
     fn all(&self) -> [&Histogram<u64>; 5] {
         [
             &self.request_us,
@@ -102,23 +66,31 @@ impl Latencies {
         let _ = self.touch_per_request_ns.add(&other.touch_per_request_ns);
     }
 
-    /// Writes the histograms as `<id>.<suffix>.hdr` (see [`FILES`]) into `dir`, atomically.
-    pub fn write(&self, dir: &Path, id: &str) -> anyhow::Result<()> {
-        self.write_first(dir, id, FILES.len())
+    /// Writes the histograms of repetition `repetition` of allocator `id` into the run
+    /// directory `dir` (file names: `rundir::histogram`), atomically.
+    pub fn write(&self, dir: &Path, id: &str, repetition: u32) -> Result<(), rundir::RunDirError> {
+        self.write_first(dir, id, repetition, HistogramKind::all().len())
     }
 
     /// Writes only request latency and service time (a live run times nothing else).
-    pub fn write_requests(&self, dir: &Path, id: &str) -> anyhow::Result<()> {
-        self.write_first(dir, id, 2)
+    pub fn write_requests(
+        &self,
+        dir: &Path,
+        id: &str,
+        repetition: u32,
+    ) -> Result<(), rundir::RunDirError> {
+        self.write_first(dir, id, repetition, 2)
     }
 
-    fn write_first(&self, dir: &Path, id: &str, n: usize) -> anyhow::Result<()> {
-        for (h, suffix) in self.all().into_iter().zip(FILES).take(n) {
-            let mut bytes = Vec::new();
-            V2Serializer::new()
-                .serialize(h, &mut bytes)
-                .map_err(|e| anyhow::anyhow!("serialising the {suffix} histogram: {e:?}"))?;
-            crate::results::write_atomic(&dir.join(format!("{id}.{suffix}.hdr")), &bytes)?;
+    fn write_first(
+        &self,
+        dir: &Path,
+        id: &str,
+        repetition: u32,
+        n: usize,
+    ) -> Result<(), rundir::RunDirError> {
+        for (h, kind) in self.all().into_iter().zip(HistogramKind::all()).take(n) {
+            rundir::histogram::write(&rundir::histogram::path(dir, id, repetition, kind), h)?;
         }
         Ok(())
     }

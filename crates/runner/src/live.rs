@@ -18,15 +18,17 @@ use anyhow::Context;
 
 use crate::alloc_spec::{AllocEnv, AllocSpec};
 use crate::http_load::{LoadOutcome, LoadPlan, LoadProgress, Pacing};
-use crate::latency::Percentiles;
-use crate::os::{ProcessFigures, Usage};
+use crate::os::ProcessFigures;
 use crate::protocol::Sample;
-use crate::results::{
-    now_rfc3339, write_json, AllocatorRecord, LiveRecord, RunRecord, SamplesCsv, WorkloadRecord,
-    SCHEMA_VERSION,
-};
-use crate::summary::{memory_metrics, AllocatorSummary, Cost, LoadSummary, RunSummary, Status};
+use crate::results::{now_rfc3339, sample_row};
 use crate::under_test::Counters;
+use rundir::atomic::write_json;
+use rundir::memory::memory_metrics;
+use rundir::run_dir::{RUN_JSON, SAMPLES_CSV, SUMMARY_JSON};
+use rundir::{
+    AllocatorRecord, AllocatorSummary, Cell, Cost, Figures, LoadSummary, Percentiles, RunRecord,
+    RunSummary, SamplesWriter, Status, WorkloadRecord, SCHEMA_VERSION,
+};
 
 /// How often the server's memory is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -116,9 +118,22 @@ fn live_env(spec: &AllocSpec, repo: &Path) -> anyhow::Result<(BTreeMap<String, S
     Ok((env, note))
 }
 
+/// What a live run started and sent (`run.json` -> `workload.live`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct LiveRecord {
+    pub server_command: Vec<String>,
+    pub mix: String,
+    pub pacing: Pacing,
+    pub connections: u32,
+    pub duration_s: f64,
+    pub ready_path: String,
+    /// Seed of the mix's random choices.
+    pub seed: u64,
+}
+
 /// Runs every allocator of the plan against the server; returns the summary written.
 pub fn run(plan: &LivePlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
-    crate::results::create_run_dir(&plan.out_dir)?;
+    rundir::run_dir::create(&plan.out_dir, "--out")?;
     let (commit, dirty) = crate::results::git_commit(&plan.repo_dir);
     let envs: Vec<(BTreeMap<String, String>, String)> = plan
         .allocators
@@ -151,7 +166,7 @@ pub fn run(plan: &LivePlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Run
             kind: "live".into(),
             profile: None,
             trace: None,
-            live: Some(LiveRecord {
+            live: serde_json::to_value(LiveRecord {
                 server_command: plan.server.clone(),
                 mix: plan.load.mix.file.display().to_string(),
                 pacing: plan.load.pacing,
@@ -159,7 +174,8 @@ pub fn run(plan: &LivePlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Run
                 duration_s,
                 ready_path: plan.ready_path.clone(),
                 seed: plan.load.seed,
-            }),
+            })
+            .ok(),
         },
         hours: duration_s / 3600.0,
         seed: plan.load.seed,
@@ -187,15 +203,29 @@ pub fn run(plan: &LivePlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Run
         load_start: crate::os::load_average(),
         load_end: None,
         interrupted: false,
+        repeat: 1,
+        order: plan
+            .allocators
+            .iter()
+            .map(|a| Cell {
+                allocator: a.id(),
+                repetition: 1,
+            })
+            .collect(),
+        shard: None,
+        shards: Vec::new(),
+        build: Some(crate::results::build_profile().into()),
+        test_hook: None,
         latency_note: "Live run: request latency from each request's intended send time (open \
             loop at a fixed rate: a stalled server makes every request due during the stall \
             wait) to the end of its answer, µs; service time from the actual send. The load \
             generator runs on the same machine as the server."
             .into(),
     };
-    let run_json = plan.out_dir.join("run.json");
+    let run_json = plan.out_dir.join(RUN_JSON);
+    let summary_json = plan.out_dir.join(SUMMARY_JSON);
     write_json(&run_json, &record)?;
-    let mut csv = SamplesCsv::create(&plan.out_dir.join("samples.csv"))?;
+    let mut csv = SamplesWriter::create(&plan.out_dir.join(SAMPLES_CSV))?;
     let mut summary = RunSummary {
         schema_version: SCHEMA_VERSION,
         mode: "live".into(),
@@ -205,6 +235,8 @@ pub fn run(plan: &LivePlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Run
         speed: Some(1.0),
         threads: 0,
         interrupted: false,
+        repeat: 1,
+        order: record.order.clone(),
         allocators: Vec::new(),
     };
     for (i, spec) in plan.allocators.iter().enumerate() {
@@ -228,7 +260,7 @@ pub fn run(plan: &LivePlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Run
         }
         summary.allocators.push(s);
         summary.interrupted = interrupted.load(Ordering::SeqCst);
-        write_json(&plan.out_dir.join("summary.json"), &summary)?;
+        write_json(&summary_json, &summary)?;
         record.interrupted = summary.interrupted;
         write_json(&run_json, &record)?;
     }
@@ -237,7 +269,7 @@ pub fn run(plan: &LivePlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Run
     record.interrupted = interrupted.load(Ordering::SeqCst);
     summary.interrupted = record.interrupted;
     write_json(&run_json, &record)?;
-    write_json(&plan.out_dir.join("summary.json"), &summary)?;
+    write_json(&summary_json, &summary)?;
     Ok(summary)
 }
 
@@ -264,12 +296,13 @@ fn mib(b: Option<u64>) -> String {
     )
 }
 
-fn one_line(s: &AllocatorSummary) -> String {
+fn one_line(a: &AllocatorSummary) -> String {
+    let s = &a.figures;
     let load = s.load.as_ref();
     format!(
         "{:<14} {:?}: steady RSS {}, PSS {}, max {}, growth {}/h, {} requests ({} errors), server CPU/request {}, request p99 {}",
-        s.name,
-        s.status,
+        a.name,
+        a.status,
         mib(s.rss_steady_bytes),
         mib(s.pss_steady_bytes),
         mib(s.rss_max_bytes),
@@ -287,7 +320,7 @@ fn one_line(s: &AllocatorSummary) -> String {
         } else {
             "invalid".into()
         },
-    ) + &s
+    ) + &a
         .error
         .as_ref()
         .map_or_else(String::new, |e| format!(" [{e}]"))
@@ -391,7 +424,7 @@ fn run_one(
     plan: &LivePlan,
     spec: &AllocSpec,
     env: &BTreeMap<String, String>,
-    csv: &mut SamplesCsv,
+    csv: &mut SamplesWriter,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<AllocatorSummary> {
     let port = match plan.port {
@@ -420,7 +453,15 @@ fn run_one(
         }
     }
     cmd.env("PORT", port.to_string()).envs(env);
-    let mut summary = AllocatorSummary::empty(spec.name(), spec.id());
+    let mut summary = AllocatorSummary {
+        name: spec.name(),
+        id: spec.id(),
+        status: Status::Ok,
+        error: None,
+        figures: Figures::default(),
+        repetitions: Vec::new(),
+        spread: BTreeMap::new(),
+    };
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -522,13 +563,17 @@ fn run_one(
     });
     let stop = stop_server(&mut child, plan.stop_timeout);
     let outcome = outcome.context("running the load generator")?;
-    for s in &samples {
-        csv.append(&spec.id(), s)?;
+    let rows: Vec<rundir::Sample> = samples
+        .iter()
+        .map(|s| sample_row(&spec.id(), 1, s))
+        .collect();
+    for row in &rows {
+        csv.append(row)?;
     }
     outcome
         .latencies
-        .write_requests(&plan.out_dir, &spec.id())?;
-    fill(&mut summary, plan, &samples, &outcome, boot_s, stop.clone());
+        .write_requests(&plan.out_dir, &spec.id(), 1)?;
+    fill(&mut summary, plan, &rows, &outcome, boot_s, stop.clone());
     if let Some(t) = died {
         summary.status = Status::Crashed;
         summary.error = Some(format!(
@@ -539,21 +584,22 @@ fn run_one(
         summary.status = Status::Interrupted;
     }
     if let Ok(note) = checked {
-        summary.version = Some(note);
+        summary.figures.version = Some(note);
     }
     Ok(summary)
 }
 
 /// Fills a live allocator's summary from its samples and load.
 fn fill(
-    s: &mut AllocatorSummary,
+    a: &mut AllocatorSummary,
     plan: &LivePlan,
-    samples: &[Sample],
+    samples: &[rundir::Sample],
     o: &LoadOutcome,
     boot_s: f64,
     stop: String,
 ) {
     let m = memory_metrics(samples);
+    let s = &mut a.figures;
     s.sim_hours_reached = samples.last().map_or(0.0, |x| x.sim_time_s / 3600.0);
     s.rss_end_bytes = m.rss_end;
     s.rss_max_bytes = m.rss_max;
@@ -563,15 +609,19 @@ fn fill(
     s.requests = o.completed;
     s.throughput_rps = (o.real_seconds > 0.0).then(|| o.completed as f64 / o.real_seconds);
     s.real_seconds = Some(o.real_seconds);
-    let usage: Usage = samples.last().map(|x| x.usage).unwrap_or_default();
+    let last = samples.last();
+    let cpu_user_s = last.and_then(|x| x.cpu_user_s).unwrap_or(0.0);
+    let cpu_sys_s = last.and_then(|x| x.cpu_sys_s).unwrap_or(0.0);
+    let minor_faults = last.and_then(|x| x.minor_faults).unwrap_or(0);
     s.cost = Some(Cost {
-        cpu_user_s: usage.user_s,
-        cpu_sys_s: usage.sys_s,
-        cpu_per_request_us: (o.completed > 0).then(|| usage.cpu_s() * 1e6 / o.completed as f64),
-        minor_faults: usage.minor_faults,
-        major_faults: usage.major_faults,
+        cpu_user_s,
+        cpu_sys_s,
+        cpu_per_request_us: (o.completed > 0)
+            .then(|| (cpu_user_s + cpu_sys_s) * 1e6 / o.completed as f64),
+        minor_faults,
+        major_faults: last.and_then(|x| x.major_faults).unwrap_or(0),
         minor_faults_per_request: (o.completed > 0)
-            .then(|| usage.minor_faults as f64 / o.completed as f64),
+            .then(|| minor_faults as f64 / o.completed as f64),
         ..Cost::default()
     });
     let delay_ms = o.max_send_delay_us as f64 / 1e3;
@@ -594,13 +644,13 @@ fn fill(
     };
     s.timing_valid = valid;
     s.timing_note = note;
-    if o.errors > 0 && s.status == Status::Ok {
+    if o.errors > 0 && a.status == Status::Ok {
         let first = o
             .kinds
             .iter()
             .find_map(|k| k.first_error.clone())
             .unwrap_or_default();
-        s.error = Some(format!(
+        a.error = Some(format!(
             "{} of {} requests failed (first: {first})",
             o.errors, o.sent
         ));
@@ -609,6 +659,7 @@ fn fill(
         Pacing::Rate(r) => ("rate".to_string(), Some(r)),
         Pacing::ClosedLoop => ("closed_loop".to_string(), None),
     };
+    let s = &mut a.figures;
     s.load = Some(LoadSummary {
         pacing,
         rate_per_s: rate,

@@ -12,8 +12,9 @@ use clap::Parser;
 
 use runner::alloc_spec::{AllocEnv, AllocSpec};
 use runner::harness_heap::HarnessHeap;
-use runner::summary::Status;
-use runner::{child, cli, protocol, record, results, run, trace_stats};
+use runner::{
+    child, cli, compare_cmd, gate, protocol, record, results, run, run_matrix, trace_stats,
+};
 
 /// The runner's own allocations (parent and children) never go through an allocator under
 /// test: see `harness_heap`.
@@ -23,7 +24,7 @@ static HARNESS_HEAP: HarnessHeap = HarnessHeap::new();
 /// Exit codes: 0 all allocators ran; 1 error (for `stats`: the trace is damaged, the figures
 /// cover its intact part); 2 bad usage (clap); 3 an allocator crashed or failed, or the trace is
 /// damaged and was replayed up to the damage (the run directory is complete otherwise);
-/// 130 interrupted.
+/// 130 interrupted. `gate`: 0 pass, 1 regression, 2 setup error (see `gate::GateOutcome`).
 const EXIT_ERROR: u8 = 1;
 const EXIT_ALLOCATOR_FAILED: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 130;
@@ -65,16 +66,23 @@ fn parent_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
         }
     };
     match parsed.command {
-        None => synthetic_main(parsed.run, args),
+        None => run_main(&parsed.run, args),
         Some(cli::Command::Record(a)) => record_main(&a),
         Some(cli::Command::Replay(a)) => replay_main(a, args),
         Some(cli::Command::Stats(a)) => stats_main(&a),
         Some(cli::Command::Live(a)) => live_main(a, args),
+        Some(cli::Command::Compare(c)) => compare_cmd::compare(&c).map(|_| ExitCode::SUCCESS),
+        Some(cli::Command::Gate(g)) => {
+            let interrupted = on_ctrl_c("finishing the current allocator's samples")?;
+            let outcome = gate::gate(&g, args, &interrupted);
+            if let gate::GateOutcome::Setup(e) = &outcome {
+                eprintln!("error: {e:#}");
+            }
+            Ok(ExitCode::from(outcome.code()))
+        }
     }
 }
 
-/// Installs the Ctrl-C handler: the first press sets the returned flag (and prints `note`),
-/// the second exits at once.
 fn on_ctrl_c(note: &'static str) -> anyhow::Result<Arc<AtomicBool>> {
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = interrupted.clone();
@@ -91,45 +99,42 @@ fn on_ctrl_c(note: &'static str) -> anyhow::Result<Arc<AtomicBool>> {
     Ok(interrupted)
 }
 
-fn synthetic_main(cli: cli::RunArgs, args: Vec<String>) -> anyhow::Result<ExitCode> {
-    if !(cli.hours > 0.0 && cli.hours <= 10_000.0) {
-        anyhow::bail!(
-            "--hours {} is out of range: give simulated hours in (0, 10000]",
-            cli.hours
+/// The default command: a synthetic run, or a matrix of them (see `run_matrix`).
+fn run_main(run: &cli::RunArgs, args: Vec<String>) -> anyhow::Result<ExitCode> {
+    let interrupted = on_ctrl_c("finishing the current allocator's samples and writing results")?;
+    let outcome = run_matrix::run_matrix(run, args, &interrupted)?;
+    for dir in &outcome.dirs {
+        println!("{}", dir.display());
+    }
+    Ok(exit_code(
+        outcome.interrupted,
+        &outcome.failed,
+        &outcome.timing_invalid,
+        run.output.quiet,
+    ))
+}
+
+/// The exit code of a run, saying which allocators failed and whose timings are not results.
+fn exit_code(
+    interrupted: bool,
+    failed: &[String],
+    timing_invalid: &[String],
+    quiet: bool,
+) -> ExitCode {
+    if interrupted {
+        return ExitCode::from(EXIT_INTERRUPTED);
+    }
+    if !failed.is_empty() {
+        eprintln!("error: allocator(s) did not finish: {}", failed.join(", "));
+        return ExitCode::from(EXIT_ALLOCATOR_FAILED);
+    }
+    if !timing_invalid.is_empty() && !quiet {
+        eprintln!(
+            "note: timings invalid (not results) for: {} (memory and CPU figures stand)",
+            timing_invalid.join(", ")
         );
     }
-    let repo = run::repo_dir();
-    let profile_path = workload::Profile::resolve(&cli.workload, &repo.join("workloads"))?;
-    let mut profile = workload::Profile::load(&profile_path)?;
-    if let Some(t) = cli.threads {
-        profile.process.threads = t;
-    }
-    if cli.no_gvl {
-        profile.process.gvl = false;
-    }
-    profile.validate(&profile_path)?;
-    let describe = format!(
-        "{} for {} simulated hours at speed {} (seed {})",
-        profile.name,
-        cli.hours,
-        speed_text(cli.speed),
-        cli.seed
-    );
-    let source = run::RunSource::Profile {
-        profile: Box::new(profile),
-        path: profile_path,
-        seed: cli.seed,
-        hours: cli.hours,
-    };
-    execute(
-        &cli.alloc,
-        cli.speed,
-        &cli.output,
-        source,
-        describe,
-        args,
-        repo,
-    )
+    ExitCode::SUCCESS
 }
 
 fn speed_text(s: run::SpeedArg) -> String {
@@ -212,51 +217,17 @@ fn execute(
 /// Draws the report (unless asked not to), prints the run directory, picks the exit code.
 fn finish(
     out_dir: &std::path::Path,
-    summary: &runner::summary::RunSummary,
+    summary: &rundir::RunSummary,
     no_report: bool,
     quiet: bool,
 ) -> ExitCode {
     if !no_report {
-        match report::generate(out_dir, &report::Options::default()) {
-            Ok(paths) => {
-                for w in &paths.warnings {
-                    eprintln!("report: {w}");
-                }
-                if !quiet {
-                    eprintln!("report: {}", paths.index_html.display());
-                }
-            }
-            // The measurements are safe on disk; a report can be drawn again later.
-            Err(e) => eprintln!("warning: drawing the report failed: {e} (run `cargo run -p report -- {}` to retry)", out_dir.display()),
-        }
+        run_matrix::draw_report(out_dir, quiet);
     }
     println!("{}", out_dir.display());
-    if summary.interrupted {
-        return ExitCode::from(EXIT_INTERRUPTED);
-    }
-    let failed: Vec<&str> = summary
-        .allocators
-        .iter()
-        .filter(|a| a.status != Status::Ok)
-        .map(|a| a.name.as_str())
-        .collect();
-    if !failed.is_empty() {
-        eprintln!("error: allocator(s) did not finish: {}", failed.join(", "));
-        return ExitCode::from(EXIT_ALLOCATOR_FAILED);
-    }
-    let invalid: Vec<&str> = summary
-        .allocators
-        .iter()
-        .filter(|a| !a.timing_valid)
-        .map(|a| a.name.as_str())
-        .collect();
-    if !invalid.is_empty() && !quiet {
-        eprintln!(
-            "note: timings invalid (not results) for: {} (memory and CPU figures stand)",
-            invalid.join(", ")
-        );
-    }
-    ExitCode::SUCCESS
+    let failed = run_matrix::failed(summary, out_dir);
+    let invalid = run_matrix::timing_invalid(summary);
+    exit_code(summary.interrupted, &failed, &invalid, quiet)
 }
 
 /// `runner record`.

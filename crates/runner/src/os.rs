@@ -5,6 +5,8 @@ use std::ffi::CStr;
 use std::io;
 use std::path::Path;
 
+use rundir::Machine;
+
 /// Memory figures of the current process, bytes. `None` where the kernel does not say.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ProcMemory {
@@ -51,24 +53,13 @@ pub fn read_self_memory(buf: &mut String, rollup: bool) -> io::Result<ProcMemory
     })
 }
 
-/// Facts about the machine a run happened on.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct Machine {
-    pub hostname: Option<String>,
-    pub cpu_model: Option<String>,
-    pub cores: usize,
-    pub memory_bytes: Option<u64>,
-    pub kernel: Option<String>,
-    pub glibc: String,
-    pub thp: Option<String>,
-}
-
 fn read_trimmed(path: &str) -> Option<String> {
     std::fs::read_to_string(path)
         .ok()
         .map(|s| s.trim().to_string())
 }
 
+/// Facts about this machine, for `run.json`.
 pub fn machine() -> Machine {
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| {
         t.lines()

@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
+use rundir::Percentiles;
 use serde::{Deserialize, Serialize};
 
-use crate::latency::Percentiles;
 use crate::os::Usage;
 use crate::replay::Speed;
 use crate::under_test::Counters;
@@ -44,9 +44,11 @@ pub struct ChildPlan {
     pub speed: Speed,
     pub gvl: bool,
     pub source: SourcePlan,
-    /// Where the histograms go, and the file-name id they use.
+    /// Where the histograms go, and the file-name id and repetition (1-based) they use.
     pub out_dir: PathBuf,
     pub id: String,
+    #[serde(default = "first_repetition")]
+    pub repetition: u32,
     /// Our allocator's purge delay for this child, ns (already scaled by the speed), when the
     /// allocator under test is ours and the user did not set it.
     pub ours_purge_delay_ns: Option<u64>,
@@ -54,7 +56,12 @@ pub struct ChildPlan {
     pub stop_at_sim_s: Option<f64>,
 }
 
-/// One **sample** of the memory time series, taken inside the child.
+fn first_repetition() -> u32 {
+    1
+}
+
+/// One **sample** of the memory time series, taken inside the child (the parent writes it to
+/// `samples.csv` as a `rundir::Sample`, see `results::sample_row`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Sample {
     pub sim_time_s: f64,

@@ -16,14 +16,20 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use workload::Profile;
 
+use rundir::atomic::write_json;
+use rundir::record::SpeedCalibration;
+use rundir::run_dir::{RUN_JSON, SUMMARY_JSON};
+use rundir::{
+    AllocatorRecord, Repetition, RunRecord, RunSummary, SamplesWriter, Status, WorkloadRecord,
+    SCHEMA_VERSION,
+};
+
 use crate::alloc_spec::{AllocEnv, AllocSpec};
+use crate::matrix::CellPlan;
 use crate::protocol::{ChildMsg, ChildPlan, SourcePlan};
 use crate::replay::Speed;
-use crate::results::{
-    now_rfc3339, write_json, AllocatorRecord, RunRecord, SamplesCsv, SpeedCalibration,
-    WorkloadRecord, SCHEMA_VERSION,
-};
-use crate::summary::{AllocatorSummary, ChildOutcome, RunSummary, Status};
+use crate::results::{now_rfc3339, sample_row};
+use crate::summary::{build_repetition, ChildOutcome};
 
 /// `--speed` as given: a factor, as fast as possible, or measured first.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -148,9 +154,20 @@ const CALIBRATE_SERVING_S: f64 = 300.0;
 /// machine's noise, purge bursts and the heavy tail).
 const CALIBRATE_MARGIN: f64 = 0.5;
 
-/// Runs every allocator of the plan; returns the summary written to the run directory.
+/// Runs every allocator of the plan once; returns the summary written to the run directory.
 pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
-    crate::results::create_run_dir(&plan.out_dir)?;
+    let ids: Vec<String> = plan.allocators.iter().map(AllocSpec::id).collect();
+    run_cells(plan, &CellPlan::once(&ids), interrupted)
+}
+
+/// Runs the cells of `cells` (allocators of the plan, each repetition in its own child) in
+/// their order; returns the summary written to the run directory.
+pub fn run_cells(
+    plan: &RunPlan,
+    cells: &CellPlan,
+    interrupted: &Arc<AtomicBool>,
+) -> anyhow::Result<RunSummary> {
+    rundir::run_dir::create(&plan.out_dir, "--out")?;
     let (commit, dirty) = crate::results::git_commit(&plan.repo_dir);
     let scrubbed_env = crate::alloc_spec::scrubbed(std::env::vars());
     if !scrubbed_env.is_empty() && !plan.quiet {
@@ -185,7 +202,7 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
                 name: profile.name.clone(),
                 path: path.display().to_string(),
                 kind: "profile".into(),
-                profile: Some((**profile).clone()),
+                profile: serde_json::to_value(&**profile).ok(),
                 trace: None,
                 live: None,
             },
@@ -198,7 +215,7 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
                 path: path.display().to_string(),
                 kind: "trace".into(),
                 profile: None,
-                trace: Some(meta.clone()),
+                trace: serde_json::to_value(meta).ok(),
                 live: None,
             },
             0.0,
@@ -258,10 +275,17 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
             allocator's share of it is inflated by about the speed. Wall-clock figures of a \
             replay that lagged or waited for the CPU are marked invalid."
             .into(),
+        repeat: cells.repeat,
+        order: cells.cells.clone(),
+        shard: cells.shard,
+        shards: Vec::new(),
+        build: Some(crate::results::build_profile().into()),
+        test_hook: crate::ballast::Ballast::described(&plan.alloc_env_given),
     };
-    let run_json = plan.out_dir.join("run.json");
+    let run_json = plan.out_dir.join(RUN_JSON);
+    let summary_json = plan.out_dir.join(SUMMARY_JSON);
     write_json(&run_json, &record)?;
-    let mut csv = SamplesCsv::create(&plan.out_dir.join("samples.csv"))?;
+    let mut csv = SamplesWriter::create(&plan.out_dir.join(rundir::run_dir::SAMPLES_CSV))?;
     let mut summary = RunSummary {
         schema_version: SCHEMA_VERSION,
         mode: mode.into(),
@@ -271,6 +295,8 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
         speed: factor,
         threads: plan.source.threads(),
         interrupted: false,
+        repeat: cells.repeat,
+        order: Vec::new(),
         allocators: Vec::new(),
     };
     if let (Some(c), false) = (&record.speed_calibration, plan.quiet) {
@@ -285,10 +311,17 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
         );
     }
 
-    for (i, spec) in plan.allocators.iter().enumerate() {
+    let mut reps: Vec<Vec<Repetition>> = vec![Vec::new(); plan.allocators.len()];
+    for (position, cell) in cells.cells.iter().enumerate() {
         if interrupted.load(Ordering::SeqCst) {
             break;
         }
+        let i = plan
+            .allocators
+            .iter()
+            .position(|a| a.id() == cell.allocator)
+            .with_context(|| format!("cell {cell:?} names no allocator of the run"))?;
+        let spec = &plan.allocators[i];
         let child_plan = ChildPlan {
             alloc: spec.child_alloc(),
             speed,
@@ -296,6 +329,7 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
             source: plan.source.plan(),
             out_dir: plan.out_dir.clone(),
             id: spec.id(),
+            repetition: cell.repetition,
             ours_purge_delay_ns: settings[i].ours_purge_delay_ns,
             stop_at_sim_s: None,
         };
@@ -314,28 +348,52 @@ pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunS
         if o.status == Status::Ok && interrupted.load(Ordering::SeqCst) {
             o.status = Status::Interrupted;
         }
-        let s = AllocatorSummary::build(spec.name(), spec.id(), &o, plan.source.boot_s(), factor);
+        let r = build_repetition(
+            cell.repetition,
+            u32::try_from(position).unwrap_or(u32::MAX),
+            &o,
+            plan.source.boot_s(),
+            factor,
+        );
         if !plan.quiet {
-            eprintln!("{}", one_line(&s));
+            let name = if cells.repeat > 1 {
+                format!("{} #{}", spec.name(), cell.repetition)
+            } else {
+                spec.name()
+            };
+            eprintln!("{}", one_line(&name, &r));
         }
-        if let Some(note) = s.timing_note.as_ref().filter(|_| factor.is_some()) {
+        if let Some(note) = r.figures.timing_note.as_ref().filter(|_| factor.is_some()) {
             eprintln!(
                 "warning: {}: {note}; lower --speed, use --speed auto, or stop other work on this machine",
                 spec.name()
             );
         }
-        summary.allocators.push(s);
+        reps[i].push(r);
+        summary.order.push(cell.clone());
+        summary.allocators = plan
+            .allocators
+            .iter()
+            .zip(&reps)
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(a, r)| rundir::aggregate(&a.name(), &a.id(), r.clone(), cells.repeat))
+            .collect();
         summary.interrupted = interrupted.load(Ordering::SeqCst);
-        write_json(&plan.out_dir.join("summary.json"), &summary)?;
+        write_json(&summary_json, &summary)?;
         record.interrupted = summary.interrupted;
         write_json(&run_json, &record)?;
+    }
+    if cells.repeat > 1 && !plan.quiet {
+        for a in &summary.allocators {
+            eprintln!("{}", spread_line(a));
+        }
     }
     record.finished_at = Some(now_rfc3339());
     record.load_end = crate::os::load_average();
     record.interrupted = interrupted.load(Ordering::SeqCst);
     summary.interrupted = record.interrupted;
     write_json(&run_json, &record)?;
-    write_json(&plan.out_dir.join("summary.json"), &summary)?;
+    write_json(&summary_json, &summary)?;
     Ok(summary)
 }
 
@@ -359,6 +417,7 @@ fn calibrate(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Sp
             source: plan.source.plan(),
             out_dir: dir.clone(),
             id: spec.id(),
+            repetition: 1,
             ours_purge_delay_ns: s.ours_purge_delay_ns,
             stop_at_sim_s: Some(sim_s),
         };
@@ -385,7 +444,7 @@ fn calibrate(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Sp
             .samples
             .iter()
             .find(|s| s.sim_time_s >= boot)
-            .map_or((0.0, 0.0), |s| (s.sim_time_s, s.real_time_s));
+            .map_or((0.0, 0.0), |s| (s.sim_time_s, s.real_time_s.unwrap_or(0.0)));
         let sim = done.sim_time_s - from.0;
         let real = (done.real_time_s - from.1).max(1e-9);
         sustained.insert(spec.name(), sim / real);
@@ -410,8 +469,9 @@ fn mib(b: Option<u64>) -> String {
     )
 }
 
-/// A one-line result for the terminal.
-fn one_line(s: &AllocatorSummary) -> String {
+/// A one-line result of one repetition for the terminal.
+fn one_line(name: &str, r: &Repetition) -> String {
+    let s = &r.figures;
     let cost = s.cost.as_ref();
     let timing = if s.timing_valid {
         format!(
@@ -428,8 +488,8 @@ fn one_line(s: &AllocatorSummary) -> String {
     };
     format!(
         "{:<14} {:?}: steady RSS {}, max {}, live {}, growth {}/h, {} requests, CPU/request {}, faults/request {}, {timing}, max lag {}",
-        s.name,
-        s.status,
+        name,
+        r.status,
         mib(s.rss_steady_bytes),
         mib(s.rss_max_bytes),
         mib(s.live_steady_bytes),
@@ -442,10 +502,33 @@ fn one_line(s: &AllocatorSummary) -> String {
             .map_or_else(|| "-".into(), |c| format!("{c:.1}")),
         s.max_lag_s
             .map_or_else(|| "-".into(), |l| format!("{l:.1} s")),
-    ) + &s
+    ) + &r
         .error
         .as_ref()
         .map_or_else(String::new, |e| format!(" [{e}]"))
+}
+
+/// One allocator's medians and ranges over its repetitions, for the terminal.
+fn spread_line(a: &rundir::AllocatorSummary) -> String {
+    let parts: Vec<String> = rundir::Metric::all()
+        .into_iter()
+        .filter_map(|m| {
+            let s = a.spread.get(m.key())?;
+            Some(format!(
+                "{} {} [{} .. {}]",
+                m.label(),
+                m.format(s.median),
+                m.format(s.min),
+                m.format(s.max)
+            ))
+        })
+        .collect();
+    format!(
+        "{:<14} median of {} repetitions: {}",
+        a.name,
+        a.repetitions.len(),
+        parts.join(", ")
+    )
 }
 
 fn progress_bar(plan: &RunPlan, spec: &AllocSpec, quiet: bool) -> ProgressBar {
@@ -482,7 +565,7 @@ fn run_child(
     spec: &AllocSpec,
     env: &BTreeMap<String, String>,
     child_plan: &ChildPlan,
-    mut csv: Option<&mut SamplesCsv>,
+    mut csv: Option<&mut SamplesWriter>,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<ChildRun> {
     let exe = std::env::current_exe().context("finding the runner's own executable")?;
@@ -567,8 +650,9 @@ fn run_child(
                 out.in_force = settings_note;
             }
             Ok(ChildMsg::Sample(s)) => {
+                let row = sample_row(&id, child_plan.repetition, &s);
                 if let Some(csv) = csv.as_deref_mut() {
-                    csv.append(&id, &s)?;
+                    csv.append(&row)?;
                 }
                 bar.set_position(s.sim_time_s as u64);
                 let status = format!(
@@ -587,7 +671,7 @@ fn run_child(
                     next_plain_s += PLAIN_PROGRESS_EVERY_SIM_S;
                 }
                 bar.set_message(status);
-                out.outcome.samples.push(*s);
+                out.outcome.samples.push(row);
             }
             Ok(ChildMsg::Done(d)) => {
                 if let Some(e) = &d.stream_error {

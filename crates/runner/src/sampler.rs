@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::ballast::Ballast;
 use crate::harness_heap::HarnessHeap;
 use crate::os::{read_self_memory, Usage};
 use crate::protocol::{ChildMsg, Sample};
@@ -30,6 +31,8 @@ pub struct Sampler {
     buf: String,
     scratch: Vec<u8>,
     usage_at_start: Usage,
+    /// The test hook's memory ballast, if the child's environment asks for one.
+    pub ballast: Option<Ballast>,
 }
 
 impl Sampler {
@@ -39,6 +42,7 @@ impl Sampler {
             buf: String::with_capacity(8192),
             scratch: vec![0u8; 16 * 1024],
             usage_at_start,
+            ballast: None,
         }
     }
 
@@ -53,6 +57,9 @@ impl Sampler {
         let rollup = last || self.taken % ROLLUP_EVERY == 0;
         self.taken += 1;
         let mem = read_self_memory(&mut self.buf, rollup).unwrap_or_default();
+        if let Some(b) = self.ballast.as_mut() {
+            b.adjust(a, mem.rss);
+        }
         let harness = self.harness_rss(sh);
         let usage = crate::os::usage(crate::os::UsageOf::Process).since(&self.usage_at_start);
         let (alloc_ns, touch_ns) = sh.alloc_touch_ns();

@@ -45,7 +45,7 @@ fn short_run_of_two_allocators_writes_a_valid_run_directory() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let s = json(&out.join("summary.json"));
-    assert_eq!(s["schema_version"], 2);
+    assert_eq!(s["schema_version"], 3);
     assert_eq!(s["workload"], "rails-api");
     assert_eq!(s["seed"], 5);
     assert_eq!(s["interrupted"], false);
@@ -89,7 +89,10 @@ fn short_run_of_two_allocators_writes_a_valid_run_directory() {
     assert_eq!(r["workload"]["profile"]["process"]["threads"], 5);
     let csv = std::fs::read_to_string(out.join("samples.csv")).unwrap();
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().starts_with("allocator,sim_time_s,"));
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("allocator,repetition,sim_time_s,"));
     let rows: Vec<&str> = lines.collect();
     // At least one sample per simulated minute per allocator (0.03 h = 1.8 min + boot).
     for name in ["glibc", "jemalloc"] {

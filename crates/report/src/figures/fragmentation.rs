@@ -6,7 +6,6 @@ use plotters::prelude::*;
 
 use super::rss::{extent, time_range};
 use super::{draw_end_marker, draw_legend, draw_line, draw_mesh, frame, tick, Figure, LegendItem};
-use crate::run_dir::Status;
 use crate::series::Series;
 use crate::style;
 
@@ -21,19 +20,26 @@ pub struct Fragmentation<'a> {
     pub time: super::TimeAxis,
 }
 
-/// The (time in `unit` seconds, RSS / live) points of one series.
-pub fn ratio_points(series: &Series<'_>, unit: f64) -> Vec<(f64, f64)> {
-    let samples = &series.alloc.samples;
-    let live_max = samples
+/// The (time in `unit` seconds, RSS / live) points of one series, one line per repetition.
+pub fn ratio_points(series: &Series<'_>, unit: f64) -> Vec<Vec<(f64, f64)>> {
+    let live_max = series
+        .alloc
+        .samples
         .iter()
-        .filter_map(|x| x.live_bytes)
+        .map(|x| x.live_bytes as f64)
         .fold(0.0, f64::max);
-    samples
-        .iter()
-        .filter_map(|x| {
-            let (rss, live) = (x.rss_bytes?, x.live_bytes?);
-            (live > 0.0 && live >= live_max * MIN_LIVE_FRACTION)
-                .then(|| (x.sim_time_s / unit, rss / live))
+    series
+        .repetitions()
+        .into_iter()
+        .map(|samples| {
+            samples
+                .into_iter()
+                .filter_map(|x| {
+                    let (rss, live) = (x.rss_bytes as f64, x.live_bytes as f64);
+                    (live > 0.0 && live >= live_max * MIN_LIVE_FRACTION)
+                        .then(|| (x.sim_time_s / unit, rss / live))
+                })
+                .collect()
         })
         .collect()
 }
@@ -53,9 +59,9 @@ impl Figure for Fragmentation<'_> {
     ) -> Result<(), super::DrawError> {
         let (plot, legend) = frame(root, &self.title())?;
         let unit = self.time.seconds_per_unit;
-        let lines: Vec<Vec<(f64, f64)>> =
+        let lines: Vec<Vec<Vec<(f64, f64)>>> =
             self.series.iter().map(|s| ratio_points(s, unit)).collect();
-        let (x_max, y_max) = extent(&lines);
+        let (x_max, y_max) = extent(lines.iter().flatten());
         let x_range = time_range(x_max);
         let floor = vec![(x_range.start, 1.0), (x_range.end, 1.0)];
 
@@ -70,10 +76,12 @@ impl Figure for Fragmentation<'_> {
         )?;
         draw_line(&mut chart, floor, style::FLOOR, true)?;
         let mut items = Vec::new();
-        for (s, points) in self.series.iter().zip(lines) {
-            let last = points.last().copied();
-            draw_line(&mut chart, points, s.color, s.dashed)?;
-            if s.alloc.status != Status::Ok {
+        for (s, reps) in self.series.iter().zip(lines) {
+            let last = reps.last().and_then(|p| p.last().copied());
+            for points in reps {
+                draw_line(&mut chart, points, s.color, s.dashed)?;
+            }
+            if !s.is_ok() {
                 draw_end_marker(&mut chart, last, s.color)?;
             }
             items.push(LegendItem {

@@ -1,15 +1,16 @@
 //! Latency percentile distributions (the classic HdrHistogram plot): x is the percentile on a
 //! log scale of 1/(1-p) from 50% to 99.99%, y the latency on a log scale, one line per
 //! allocator. Used for request latency (µs), per-call malloc/free latency (ns) and allocator
-//! time per request (ns); a run whose timings are invalid says so in the legend.
+//! time per request (ns); a run whose timings are invalid says so in the legend. With
+//! repetitions, each line is the histogram of all of them added together.
 
 use hdrhistogram::Histogram;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{draw_legend, draw_line, draw_mesh, frame, Figure, LegendItem};
-use crate::run_dir::AllocatorRun;
 use crate::series::Series;
+use rundir::{AllocatorRun, HistogramKind};
 
 /// Leftmost x: 1/(1-0.5), the median.
 const X_MIN: f64 = 2.0;
@@ -32,9 +33,9 @@ pub enum LatencyKind {
 impl LatencyKind {
     fn histogram(self, alloc: &AllocatorRun) -> Option<&Histogram<u64>> {
         match self {
-            Self::Request => alloc.request_latency_us.as_ref(),
-            Self::Call => alloc.call_latency_ns.as_ref(),
-            Self::AllocPerRequest => alloc.alloc_per_request_ns.as_ref(),
+            Self::Request => alloc.histograms.get(&HistogramKind::RequestLatencyUs),
+            Self::Call => alloc.histograms.get(&HistogramKind::CallLatencyNs),
+            Self::AllocPerRequest => alloc.histograms.get(&HistogramKind::AllocPerRequestNs),
         }
     }
 
@@ -170,7 +171,11 @@ impl Figure for Latency<'_> {
         )?;
         let mut items = Vec::new();
         for (s, points) in self.series.iter().zip(lines) {
-            let valid = s.alloc.summary.as_ref().map_or(true, |x| x.timing_valid);
+            let valid = s
+                .alloc
+                .summary
+                .as_ref()
+                .map_or(true, |x| x.figures.timing_valid);
             let label = if points.is_empty() {
                 format!("{} (no data)", s.label)
             } else if !valid {

@@ -398,7 +398,7 @@ pub struct TimeAxis {
 
 impl TimeAxis {
     /// Hours for runs of two hours or more, else minutes; "real" when any run is live.
-    pub fn for_runs(runs: &[crate::run_dir::Run]) -> TimeAxis {
+    pub fn for_runs(runs: &[crate::Run]) -> TimeAxis {
         let live = runs.iter().any(|r| r.summary.mode == "live");
         let longest = runs
             .iter()

@@ -1,16 +1,15 @@
-//! RSS over time: one line per allocator (MiB against time), and the workload's
-//! live bytes as a dashed grey floor, one per run.
+//! RSS over time: one line per allocator and repetition (MiB against simulated hours), and the
+//! workload's live bytes as a dashed grey floor, one per run.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{draw_end_marker, draw_legend, draw_line, draw_mesh, frame, tick, Figure, LegendItem};
-use crate::run_dir::Status;
 use crate::series::Series;
 use crate::style;
 
 /// Bytes per MiB.
-pub const MIB: f64 = 1024.0 * 1024.0;
+pub const MIB: f64 = rundir::MIB;
 
 /// The RSS-over-time chart.
 pub struct Rss<'a> {
@@ -18,35 +17,33 @@ pub struct Rss<'a> {
     pub time: super::TimeAxis,
 }
 
-/// The live-bytes floor of one run: taken from the allocator with the most samples, since
-/// every allocator of a run replays the same workload and so holds the same live bytes.
+/// The live-bytes floor of one run: taken from the first repetition of the allocator with the
+/// most samples, since every allocator of a run replays the same workload and so holds the
+/// same live bytes.
 pub struct Floor {
     pub label: String,
     pub points: Vec<(f64, f64)>,
 }
 
-/// One floor per run of `series`, in run order (none for a run that knows no live bytes, such
-/// as a live run of a real server). `unit`: seconds per unit of the x axis.
+/// One floor per run of `series`, in run order.
 pub fn floors(series: &[Series<'_>], unit: f64) -> Vec<Floor> {
     let mut floors = Vec::new();
     let last_run = series.iter().map(|s| s.run_index).max();
     for run_index in 0..=last_run.unwrap_or(0) {
         let in_run = series.iter().filter(|s| s.run_index == run_index);
-        let Some(richest) = in_run.max_by_key(|s| {
-            s.alloc
-                .samples
-                .iter()
-                .filter(|x| x.live_bytes.is_some())
-                .count()
-        }) else {
+        let Some(richest) = in_run.max_by_key(|s| s.alloc.samples.len()) else {
             continue;
         };
         let points: Vec<(f64, f64)> = richest
-            .alloc
-            .samples
-            .iter()
-            .filter_map(|x| Some((x.sim_time_s / unit, x.live_bytes? / MIB)))
-            .collect();
+            .repetitions()
+            .first()
+            .map(|samples| {
+                samples
+                    .iter()
+                    .map(|x| (x.sim_time_s / unit, x.live_bytes as f64 / MIB))
+                    .collect()
+            })
+            .unwrap_or_default();
         if points.iter().all(|p| p.1 <= 0.0) {
             continue;
         }
@@ -92,24 +89,34 @@ impl Figure for Rss<'_> {
         root: &DrawingArea<DB, Shift>,
     ) -> Result<(), super::DrawError> {
         let (plot, legend) = frame(root, &self.title())?;
-        let lines: Vec<Vec<(f64, f64)>> = self
+        // One line per repetition of each series.
+        let lines: Vec<Vec<Vec<(f64, f64)>>> = self
             .series
             .iter()
             .map(|s| {
-                s.alloc
-                    .samples
-                    .iter()
-                    .filter_map(|x| {
-                        Some((
-                            x.sim_time_s / self.time.seconds_per_unit,
-                            x.rss_bytes? / MIB,
-                        ))
+                s.repetitions()
+                    .into_iter()
+                    .map(|samples| {
+                        samples
+                            .into_iter()
+                            .map(|x| {
+                                (
+                                    x.sim_time_s / self.time.seconds_per_unit,
+                                    x.rss_bytes as f64 / MIB,
+                                )
+                            })
+                            .collect()
                     })
                     .collect()
             })
             .collect();
         let floors = floors(self.series, self.time.seconds_per_unit);
-        let (x_max, y_max) = extent(lines.iter().chain(floors.iter().map(|f| &f.points)));
+        let (x_max, y_max) = extent(
+            lines
+                .iter()
+                .flatten()
+                .chain(floors.iter().map(|f| &f.points)),
+        );
 
         let mut chart = super::chart_builder(&plot)
             .build_cartesian_2d(time_range(x_max), super::zero_based(y_max))?;
@@ -124,10 +131,12 @@ impl Figure for Rss<'_> {
         for floor in &floors {
             draw_line(&mut chart, floor.points.clone(), style::FLOOR, true)?;
         }
-        for (s, points) in self.series.iter().zip(lines) {
-            let last = points.last().copied();
-            draw_line(&mut chart, points, s.color, s.dashed)?;
-            if s.alloc.status != Status::Ok {
+        for (s, reps) in self.series.iter().zip(lines) {
+            let last = reps.last().and_then(|p| p.last().copied());
+            for points in reps {
+                draw_line(&mut chart, points, s.color, s.dashed)?;
+            }
+            if !s.is_ok() {
                 draw_end_marker(&mut chart, last, s.color)?;
             }
             items.push(LegendItem {
