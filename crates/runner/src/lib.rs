@@ -2,7 +2,8 @@
 //! tests can drive the replay engine directly. The binary (`main.rs`) is the only exit point.
 //!
 //! Layers, each using only those below it:
-//! - `cli`, `run` (parent), `record` and `trace_stats` (trace commands) and `child` (child);
+//! - `cli`, `run` (parent), `record`, `calibrate` and `trace_stats` (trace commands; `calibrate`
+//!   builds on `trace_stats`) and `child` (child);
 //! - `convert` (raw records -> trace);
 //! - `replay`, `sampler`, `results`, `summary`;
 //! - `source`, `stream_check`, `under_test`, `latency`, `block_table`, `protocol`,
@@ -11,6 +12,7 @@
 
 pub mod alloc_spec;
 pub mod block_table;
+pub mod calibrate;
 pub mod child;
 pub mod cli;
 pub mod convert;

@@ -13,7 +13,7 @@ use clap::Parser;
 use runner::alloc_spec::{AllocEnv, AllocSpec};
 use runner::harness_heap::HarnessHeap;
 use runner::summary::Status;
-use runner::{child, cli, protocol, record, results, run, trace_stats};
+use runner::{calibrate, child, cli, protocol, record, results, run, trace_stats};
 
 /// The runner's own allocations (parent and children) never go through an allocator under
 /// test: see `harness_heap`.
@@ -69,6 +69,10 @@ fn parent_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
         Some(cli::Command::Record(a)) => record_main(&a),
         Some(cli::Command::Replay(a)) => replay_main(a, args),
         Some(cli::Command::Stats(a)) => stats_main(&a),
+        Some(cli::Command::Calibrate(a)) => {
+            calibrate::main(&a, &run::repo_dir().join("workloads"))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(cli::Command::Live(a)) => live_main(a, args),
     }
 }
