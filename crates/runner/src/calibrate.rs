@@ -27,6 +27,11 @@
 //!
 //! Lifetimes cover the blocks freed before the end; blocks still live at the end are counted
 //! apart (a lifetime distribution of a short trace is censored at its length).
+//!
+//! A profile's lifetimes in time are coarse at the short end: the generator gives every event
+//! of one compute segment its `Resume`'s time, so a block freed in the segment that allocated
+//! it lives 0 ns. Compare short lives in events; lifetimes in time are meaningful from the
+//! millisecond range up.
 
 use std::collections::BTreeMap;
 use std::io::Write;
