@@ -22,7 +22,8 @@ use crate::run::SpeedArg;
     subcommand_negates_reqs = true,
     after_help = "Without a subcommand: a synthetic run with the options above \
         (e.g. `runner --alloc ours --hours 2`).\n\
-        Real programs: `runner record -- ruby app.rb`, then `runner stats <trace>` and \
+        Real programs: `runner record -- ruby app.rb`, then `runner stats <trace>`, \
+        `runner calibrate <trace> --workload rails-api` and \
         `runner replay <trace> --alloc glibc,jemalloc`. Real servers: \
         `runner live --duration 10m -- workloads/rails-app/serve`. \
         Gating: `runner compare <run-A> <run-B>` and `runner gate`."
@@ -43,6 +44,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Describe a trace: sizes, lifetimes, reallocs, threads, live bytes over time.
     Stats(StatsArgs),
+    /// Compare a recorded trace with a workload profile's events, side by side, with
+    /// Kolmogorov-Smirnov distances for the distributions.
+    Calibrate(CalibrateArgs),
     /// Start a real server under each allocator, drive HTTP load from a mix, sample its memory.
     Live(LiveArgs),
     /// Compare two run directories: per allocator and metric, A, B, change, noise band and
@@ -206,6 +210,35 @@ pub struct StatsArgs {
     /// Text only: no chart files.
     #[arg(long)]
     pub no_charts: bool,
+}
+
+/// `runner calibrate`.
+#[derive(Debug, clap::Args)]
+pub struct CalibrateArgs {
+    /// The trace file (written by `runner record` or the trace writer).
+    pub trace: PathBuf,
+
+    /// Workload profile to compare with: a name from workloads/ (rails-api, rails-html,
+    /// sidekiq) or a path.
+    #[arg(long)]
+    pub workload: String,
+
+    /// Simulated hours of the profile's serving (after its boot) to generate; default: the
+    /// trace's duration less the profile's boot, at least one minute.
+    #[arg(long)]
+    pub hours: Option<f64>,
+
+    /// Seed of the profile's random choices.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Print Markdown tables instead of aligned text.
+    #[arg(long)]
+    pub markdown: bool,
+
+    /// Compare a damaged trace's intact part instead of stopping with an error.
+    #[arg(long)]
+    pub partial: bool,
 }
 
 /// `runner live`: starts a real server under each allocator in turn, drives HTTP load from a

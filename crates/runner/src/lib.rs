@@ -3,7 +3,7 @@
 //!
 //! Layers, each using only those below it:
 //! - `cli`, with the commands: `run_matrix` (the default, and `replay` of a trace),
-//!   `compare_cmd`, `gate`, `live`, `record`, `trace_stats` (`stats`);
+//!   `compare_cmd`, `gate`, `live`, `record`, `calibrate` (on `trace_stats`), `trace_stats` (`stats`);
 //! - `matrix` (cells, repetitions, shards), `run` (parent) and `child` (child);
 //! - `convert` (raw records -> trace), `http_load` and `load_mix` (live load);
 //! - `replay`, `sampler`, `ballast`, `results`, `summary`;
@@ -14,6 +14,7 @@
 pub mod alloc_spec;
 pub mod ballast;
 pub mod block_table;
+pub mod calibrate;
 pub mod child;
 pub mod cli;
 pub mod compare_cmd;

@@ -13,7 +13,8 @@ use clap::Parser;
 use runner::alloc_spec::{AllocEnv, AllocSpec};
 use runner::harness_heap::HarnessHeap;
 use runner::{
-    child, cli, compare_cmd, gate, protocol, record, results, run, run_matrix, trace_stats,
+    calibrate, child, cli, compare_cmd, gate, protocol, record, results, run, run_matrix,
+    trace_stats,
 };
 
 /// The runner's own allocations (parent and children) never go through an allocator under
@@ -70,6 +71,10 @@ fn parent_main(args: Vec<String>) -> anyhow::Result<ExitCode> {
         Some(cli::Command::Record(a)) => record_main(&a),
         Some(cli::Command::Replay(a)) => replay_main(a, args),
         Some(cli::Command::Stats(a)) => stats_main(&a),
+        Some(cli::Command::Calibrate(a)) => {
+            calibrate::main(&a, &run::repo_dir().join("workloads"))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(cli::Command::Live(a)) => live_main(a, args),
         Some(cli::Command::Compare(c)) => compare_cmd::compare(&c).map(|_| ExitCode::SUCCESS),
         Some(cli::Command::Gate(g)) => {

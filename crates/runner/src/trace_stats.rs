@@ -54,7 +54,7 @@ fn size_bucket(size: u64) -> usize {
     (log - 4).min(SIZE_BUCKETS - 1)
 }
 
-fn size_label(b: usize) -> String {
+pub(crate) fn size_label(b: usize) -> String {
     match b {
         0 => "<= 16 B".into(),
         b if b == SIZE_BUCKETS - 1 => format!("> {}", human(1u64 << (b + 3))),
@@ -62,7 +62,7 @@ fn size_label(b: usize) -> String {
     }
 }
 
-fn human(b: u64) -> String {
+pub(crate) fn human(b: u64) -> String {
     if b >= 1 << 30 {
         format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
     } else if b >= 1 << 20 {
@@ -162,17 +162,68 @@ struct SlotLife {
     born_index: u64,
 }
 
+/// Sees each block event as [`compute_events`] classifies it, so that another command
+/// (`runner calibrate`) can keep finer distributions from the same pass without repeating its
+/// bookkeeping. Every method defaults to doing nothing.
+pub trait Observer {
+    /// A block was allocated (`kind`: malloc, calloc or aligned) or resized (`realloc`, with
+    /// its new size).
+    fn allocation(&mut self, _kind: &'static str, _size: u64) {}
+    /// A realloc from `old_size` to `new_size` bytes.
+    fn realloc(&mut self, _old_size: u64, _new_size: u64) {}
+    /// A block was freed after living `ns` nanoseconds and `events` events (its allocation to
+    /// its free; reallocs continue a block).
+    fn freed(&mut self, _ns: u64, _events: u64) {}
+}
+
+/// The observer that keeps nothing.
+impl Observer for () {}
+
 /// Reads the whole trace at `path`; a damaged trace gives the figures of its intact part and
 /// the error in [`TraceStats::error`].
 pub fn compute(path: &Path, top: usize) -> anyhow::Result<TraceStats> {
+    compute_observed(path, top, &mut ())
+}
+
+/// [`compute`], showing every block event to `obs` as well.
+pub fn compute_observed(
+    path: &Path,
+    top: usize,
+    obs: &mut impl Observer,
+) -> anyhow::Result<TraceStats> {
     let f =
         File::open(path).with_context(|| format!("cannot open the trace {}", path.display()))?;
-    let mut reader = TraceReader::new(BufReader::with_capacity(1 << 16, f))
+    let reader = TraceReader::new(BufReader::with_capacity(1 << 16, f))
         .with_context(|| format!("trace {}", path.display()))?;
+    let version = reader.header().version;
+    let meta = reader.header().meta.clone();
+    Ok(compute_events(
+        reader,
+        path.to_path_buf(),
+        version,
+        meta,
+        top,
+        obs,
+    ))
+}
+
+/// The one pass behind [`compute`] over any stream of timed events (`(time ns, event)`, as
+/// [`TraceReader`] yields them): a trace file, or a profile's events generated in memory. The
+/// first error ends the pass and lands in [`TraceStats::error`]. `trace` names the source in
+/// the report.
+pub fn compute_events<E: std::fmt::Display>(
+    events: impl IntoIterator<Item = Result<(u64, Event), E>>,
+    trace: PathBuf,
+    format_version: u32,
+    meta: TraceMeta,
+    top: usize,
+    obs: &mut impl Observer,
+) -> TraceStats {
+    let mut events = events.into_iter();
     let mut s = TraceStats {
-        trace: path.to_path_buf(),
-        format_version: reader.header().version,
-        meta: reader.header().meta.clone(),
+        trace,
+        format_version,
+        meta,
         size_labels: (0..SIZE_BUCKETS).map(size_label).collect(),
         ..TraceStats::default()
     };
@@ -200,10 +251,10 @@ pub fn compute(path: &Path, top: usize) -> anyhow::Result<TraceStats> {
     let mut biggest: Vec<Big> = Vec::new();
     let mut index: u64 = 0;
     loop {
-        let (t, e) = match reader.next_event() {
-            Ok(Some(x)) => x,
-            Ok(None) => break,
-            Err(err) => {
+        let (t, e) = match events.next() {
+            Some(Ok(x)) => x,
+            None => break,
+            Some(Err(err)) => {
                 s.error = Some(err.to_string());
                 break;
             }
@@ -246,6 +297,7 @@ pub fn compute(path: &Path, top: usize) -> anyhow::Result<TraceStats> {
                 born_index: index,
             };
             s.by_kind.entry(kind).or_default().add(size);
+            obs.allocation(kind, size);
             s.threads[th].allocations += 1;
             s.threads[th].bytes_allocated += size;
             consider_big(&mut biggest, top, kind, size, th as u32, t, b);
@@ -290,6 +342,8 @@ pub fn compute(path: &Path, top: usize) -> anyhow::Result<TraceStats> {
                 }
                 s.reallocs += 1;
                 s.by_kind.entry("realloc").or_default().add(new_size);
+                obs.allocation("realloc", new_size);
+                obs.realloc(old_size, new_size);
                 let f = new_size as f64 / (old_size.max(1)) as f64;
                 let g = GROWTH.iter().position(|(lim, _)| f < *lim).unwrap_or(0);
                 growth[g] += 1;
@@ -324,6 +378,7 @@ pub fn compute(path: &Path, top: usize) -> anyhow::Result<TraceStats> {
                     .unwrap_or(0);
                 life_time[b] += 1;
                 let de = index - l.born_index;
+                obs.freed(dt, de);
                 let eb = (de.max(1).ilog10() as usize).min(life_events.len() - 1);
                 life_events[eb] += 1;
                 live -= size as i128;
@@ -391,7 +446,7 @@ pub fn compute(path: &Path, top: usize) -> anyhow::Result<TraceStats> {
         .collect();
     biggest.sort_by_key(|b| std::cmp::Reverse(b.size));
     s.biggest = biggest;
-    Ok(s)
+    s
 }
 
 fn consider_big(
