@@ -148,7 +148,15 @@ pub struct Page {
     pub solo_touched: AtomicUsize,
     /// This page's purge maps (set once when the segment is made).
     pub map: Cell<*const PurgeMap>,
-    _pad1: [u8; 16],
+    /// Solo page: how far from its start the slots may still hold the memory of earlier
+    /// pages (dirty slots it took), past its touched bytes; 0 if nothing is stale (segment
+    /// lock). The purge round gives the stale part back once the block is the purge delay old.
+    pub solo_stale: Cell<u32>,
+    /// Solo page: a purge round is purging its stale tail, outside the segment lock. The
+    /// block's holder waits for it to clear before giving slots back, and after raising
+    /// `solo_touched` (see `solo::resize`).
+    pub tail_busy: AtomicBool,
+    _pad1: [u8; 11],
 
     // --- Line 2: written by other threads.
     /// Remote frees: a block list ([`TF_PTR`] bits), its length (from [`TF_COUNT_SHIFT`]),

@@ -8,7 +8,11 @@
 //! - the free blocks of partly used pages sitting in a pool, at OS-page granularity, once the
 //!   page has been pooled (or last trimmed) for the delay and its free set grew since, so at
 //!   most once per delay per page and at most about two delays after a block was freed
-//!   (`Page::trim`);
+//!   (`Page::trim`); but, fullest page first, as many free bytes as refills took from the
+//!   pool over the last delay stay unpurged (the pool's reserve, `Pool::demand`): they would
+//!   be faulted back in within the next delay;
+//! - the stale tail of a solo page (memory of earlier pages past its block), once the block
+//!   is the delay old (`segment::purge`);
 //! - cached large mappings, from the time they were freed;
 //! - entirely free segments are unmapped (one is kept, purged, as a spare).
 //!
@@ -121,7 +125,9 @@ fn collect_pool(cls: usize, now: u64, delay: u64) {
             let heads = pool.heads;
             pool.heads = [ptr::null(); BUCKETS];
             pool.len = 0;
-            for head in heads {
+            // Free memory the next delay's refills will take (fullest pages first) is kept.
+            let mut reserve = pool.demand(now, delay);
+            for &head in heads.iter().rev() {
                 let mut p = head;
                 while !p.is_null() {
                     // SAFETY: pages on the detached lists are live descriptors held by the
@@ -134,8 +140,19 @@ fn collect_pool(cls: usize, now: u64, delay: u64) {
                         page.trimmed.set(false);
                     }
                     let used = page.used.load(Ordering::Relaxed);
-                    let due =
+                    let mut due =
                         !page.trimmed.get() && now.saturating_sub(page.changed_at.get()) >= delay;
+                    let mut kept = false;
+                    if used != 0 && reserve > 0 {
+                        let free = pool::free_bytes(page);
+                        if due && free <= reserve {
+                            // Within the reserve: look again one delay later.
+                            due = false;
+                            kept = true;
+                            purge_flags::note_trim_due(cls, now.saturating_add(delay));
+                        }
+                        reserve = reserve.saturating_sub(free);
+                    }
                     if used == 0 && nempty < BATCH {
                         empty[nempty] = page;
                         nempty += 1;
@@ -148,7 +165,7 @@ fn collect_pool(cls: usize, now: u64, delay: u64) {
                     }
                     if used == 0 || due {
                         more = true;
-                    } else if !page.trimmed.get() {
+                    } else if !page.trimmed.get() && !kept {
                         purge_flags::note_trim_due(
                             cls,
                             page.changed_at.get().saturating_add(delay),

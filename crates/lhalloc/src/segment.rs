@@ -42,6 +42,14 @@ pub struct Segment {
     pub purging_slots: Cell<u64>,
     /// When each free slot was freed, ns of the monotonic clock (segment lock).
     pub freed_at: [Cell<u64>; SLOTS],
+    /// Per slot, an upper bound of how far from the slot's start its memory may be resident
+    /// (segment lock): raised to a page's carved (or a solo block's touched) extent when the
+    /// page gives the slot back, never lowered then (a page that took dirty slots inherited
+    /// their memory), 0 once the slot is purged. Read when a solo page takes dirty slots: what
+    /// lies past its block is its stale tail (see [`purge`]).
+    pub resident: [Cell<u32>; SLOTS],
+    /// Bit i iff slot i is the first of a solo page with a stale tail (`solo_stale != 0`).
+    pub stale_solo: Cell<u64>,
     /// For a slot in use: the slot index of its page's descriptor.
     pub head: [AtomicU8; SLOTS],
     /// Page descriptors, indexed by their first slot.
@@ -74,6 +82,25 @@ pub static SEGMENTS: Lock<SegState> = Lock::new(SegState {
 
 /// Number of mapped segments (for statistics without the lock).
 pub static SEGMENT_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of solo pages with a stale tail (for the purge round's cheap check).
+pub static STALE_SOLOS: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits until no purge round is purging solo page `page`'s stale tail, then forgets the
+/// stale tail, recording it in the slots' resident bounds (segment lock held, through `s`).
+fn settle_stale_tail(s: &Segment, page: &Page, first: usize) {
+    while page.tail_busy.load(Ordering::SeqCst) {
+        // The round clears the flag without taking the segment lock: this ends.
+        os::yield_now();
+    }
+    let stale = page.solo_stale.get() as usize;
+    if stale != 0 {
+        note_resident(s, first, page.slots.get() as usize, stale);
+        page.solo_stale.set(0);
+        s.stale_solo.set(s.stale_solo.get() & !(1u64 << first));
+        STALE_SOLOS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Number of listed segments with every slot free or being purged (the purge round unmaps
 /// all but one of them).
@@ -151,19 +178,29 @@ fn map_segment() -> *mut Segment {
     seg
 }
 
-/// Segments [`take_slots`] looks at past the first fit for purged slots.
-const CLEAN_SCAN: usize = 8;
+/// Raises the resident bounds of slots `first..first + n` to cover `bytes` from the run's
+/// start (segment lock held by the caller, through `s`).
+fn note_resident(s: &Segment, first: usize, n: usize, bytes: usize) {
+    for k in 0..n {
+        let part = bytes.saturating_sub(k * SLOT_SIZE).min(SLOT_SIZE) as u32;
+        let r = &s.resident[first + k];
+        if part > r.get() {
+            r.set(part);
+        }
+    }
+}
 
-/// Takes `n` free slots of some segment (first fit over the list, else a new segment).
-/// Returns the segment and the first slot, with the slots marked in use (heads set to the
-/// first slot) and no longer dirty; `None` on OOM. With `prefer_clean`, a run of purged slots
-/// is taken if there is one before or up to [`CLEAN_SCAN`] segments after the first fit (a
-/// solo block uses only the start of its slots, and
-/// dirty slots would keep the rest resident for the block's whole life); otherwise the first
-/// fit, dirty or not (reusing resident memory saves page faults for pages that will be carved).
+/// Takes `n` free slots of some segment: the first run of dirty slots if there are enough
+/// dirty bytes for one, else the first fit, else a new segment (reusing resident memory saves
+/// the page faults of the bytes that will be written, and dirty slots left waiting for their
+/// purge are resident memory too). Returns the segment and the first slot, with the slots
+/// marked in use (heads set to the first slot) and no longer dirty; `None` on OOM. With
+/// `solo = Some(touched)` (a solo block's bytes), what the slots' [`Segment::resident`] bounds
+/// say may be resident past `touched` becomes the page's stale tail, purged by a round once
+/// the block is the purge delay old.
 fn take_slots(
     n: usize,
-    prefer_clean: bool,
+    solo: Option<usize>,
     init: impl FnOnce(&Page, *mut u8),
 ) -> Option<(*mut Segment, usize)> {
     let mut fresh: *mut Segment = ptr::null_mut();
@@ -173,23 +210,17 @@ fn take_slots(
         let mut seg = st.head;
         let mut found: Option<(*mut Segment, usize)> = None;
         let mut fallback: Option<(*mut Segment, usize)> = None;
-        let mut clean_budget = CLEAN_SCAN;
+        let dirty_first = counters::get(&counters::DIRTY) >= n * SLOT_SIZE;
         while !seg.is_null() {
             // SAFETY: segments on the list are mapped; their headers are guarded by the lock.
             let s = unsafe { &*seg };
-            if prefer_clean {
-                if let Some(i) = find_run(s.free_slots.get() & !s.dirty_slots.get(), n) {
+            if dirty_first {
+                if let Some(i) = find_run(s.dirty_slots.get(), n) {
                     found = Some((seg, i));
                     break;
                 }
                 if fallback.is_none() {
                     fallback = find_run(s.free_slots.get(), n).map(|i| (seg, i));
-                } else {
-                    // Bounded: look at most CLEAN_SCAN segments past the first fit.
-                    clean_budget -= 1;
-                    if clean_budget == 0 {
-                        break;
-                    }
                 }
             } else if let Some(i) = find_run(s.free_slots.get(), n) {
                 found = Some((seg, i));
@@ -220,8 +251,13 @@ fn take_slots(
             let was_dirty = (s.dirty_slots.get() & mask).count_ones() as usize;
             s.dirty_slots.set(s.dirty_slots.get() & !mask);
             counters::sub(&counters::DIRTY, was_dirty * SLOT_SIZE);
+            let mut extent = 0;
             for i in first..first + n {
                 s.head[i].store(first as u8, Ordering::Relaxed);
+                let r = s.resident[i].get() as usize;
+                if r > 0 {
+                    extent = (i - first) * SLOT_SIZE + r;
+                }
             }
             // Describe the page before the lock is released: whoever walks the segments
             // under the lock (validator, residency, fork) never sees a slot in use without
@@ -230,6 +266,19 @@ fn take_slots(
             init(&s.pages[first], unsafe {
                 seg.cast::<u8>().add(first * SLOT_SIZE)
             });
+            if let Some(touched) = solo {
+                let page = &s.pages[first];
+                page.tail_busy.store(false, Ordering::Relaxed);
+                page.solo_stale.set(0);
+                if extent > touched {
+                    // Stale memory past the block: purged by a round once the block is the
+                    // purge delay old (short-lived blocks, most of them, reuse it as they grow).
+                    page.solo_stale.set(extent as u32);
+                    page.changed_at.set(os::now_ns());
+                    s.stale_solo.set(s.stale_solo.get() | (1u64 << first));
+                    STALE_SOLOS.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             drop(st);
             if !fresh.is_null() {
                 // Another thread made room meanwhile: our fresh segment is not needed.
@@ -280,7 +329,7 @@ pub fn alloc_page(cls: usize) -> *const Page {
         page.purged_bytes.set(0);
         page.start.set(start);
     };
-    let Some((seg, first)) = take_slots(n, false, init) else {
+    let Some((seg, first)) = take_slots(n, None, init) else {
         return ptr::null();
     };
     // SAFETY: the slots were just taken for us and described.
@@ -308,7 +357,8 @@ pub fn alloc_solo(n: usize, size: usize) -> *const Page {
         page.start.set(start);
         page.owner.store(SOLO_OWNER, Ordering::Relaxed);
     };
-    let Some((seg, first)) = take_slots(n, true, init) else {
+    let touched = os_pages(size).min(n * SLOT_SIZE);
+    let Some((seg, first)) = take_slots(n, Some(touched), init) else {
         return ptr::null();
     };
     // SAFETY: the slots were just taken for us and described.
@@ -373,6 +423,9 @@ pub unsafe fn free_page(page: &Page) {
         let _st = SEGMENTS.lock();
         // SAFETY: the page's segment is mapped while the page is in use, and we hold the lock.
         let s = unsafe { &*seg };
+        if page.class.get() == SOLO_CLASS {
+            settle_stale_tail(s, page, first);
+        }
         page.block_size.store(0, Ordering::Relaxed);
         page.capacity.store(0, Ordering::Relaxed);
         page.used.store(0, Ordering::Relaxed);
@@ -385,6 +438,7 @@ pub unsafe fn free_page(page: &Page) {
         for i in first..first + n {
             s.freed_at[i].set(now);
         }
+        note_resident(s, first, n, carved);
         counters::add(&counters::DIRTY, n * SLOT_SIZE);
         if is_empty(s) {
             EMPTY_SEGMENTS.fetch_add(1, Ordering::Relaxed);
@@ -408,12 +462,14 @@ pub unsafe fn shrink_solo(page: &Page, n: usize) {
     let _st = SEGMENTS.lock();
     // SAFETY: the page's segment is mapped while the page is in use, and we hold the lock.
     let s = unsafe { &*seg };
+    settle_stale_tail(s, page, first);
     let mask = ((1u64 << (old - n)) - 1) << (first + n);
     s.free_slots.set(s.free_slots.get() | mask);
     s.dirty_slots.set(s.dirty_slots.get() | mask);
     for i in first + n..first + old {
         s.freed_at[i].set(now);
     }
+    note_resident(s, first, old, page.solo_touched.load(Ordering::Relaxed));
     counters::add(&counters::DIRTY, (old - n) * SLOT_SIZE);
     page.slots.set(n as u8);
     page.block_size
@@ -433,6 +489,9 @@ pub fn purge(now: u64, delay: u64) -> usize {
         let mut nruns = 0;
         let mut unmaps: [*mut Segment; PURGE_BATCH] = [ptr::null_mut(); PURGE_BATCH];
         let mut nunmaps = 0;
+        let mut tails: [(*const Page, *mut u8, usize); PURGE_BATCH] =
+            [(ptr::null(), ptr::null_mut(), 0); PURGE_BATCH];
+        let mut ntails = 0;
         let mut more = false;
         {
             let mut st = SEGMENTS.lock();
@@ -494,14 +553,63 @@ pub fn purge(now: u64, delay: u64) -> usize {
                     s.dirty_slots.set(s.dirty_slots.get() & !mask);
                     s.free_slots.set(s.free_slots.get() & !mask);
                     s.purging_slots.set(s.purging_slots.get() | mask);
+                    for k in i..i + run {
+                        s.resident[k].set(0);
+                    }
                     counters::sub(&counters::DIRTY, run * SLOT_SIZE);
                     // SAFETY: slots i..i+run lie inside the mapped segment.
                     runs[nruns] = (unsafe { seg.cast::<u8>().add(i * SLOT_SIZE) }, run);
                     nruns += 1;
                 }
+                // Stale tails of solo pages at least `delay` old.
+                let mut bits = s.stale_solo.get();
+                while bits != 0 {
+                    let i = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let page = &s.pages[i];
+                    if now.saturating_sub(page.changed_at.get()) < delay {
+                        continue;
+                    }
+                    if ntails == PURGE_BATCH {
+                        more = true;
+                        break;
+                    }
+                    // Dekker-style with `solo::resize`: the flag is stored before `touched`
+                    // is read, and resize stores `touched` before it reads the flag, so
+                    // either we purge from the raised `touched` or resize waits for us.
+                    page.tail_busy.store(true, Ordering::SeqCst);
+                    let touched = page.solo_touched.load(Ordering::SeqCst);
+                    let stale = page.solo_stale.get() as usize;
+                    page.solo_stale.set(0);
+                    s.stale_solo.set(s.stale_solo.get() & !(1u64 << i));
+                    STALE_SOLOS.fetch_sub(1, Ordering::Relaxed);
+                    let n = page.slots.get() as usize;
+                    for k in 0..n {
+                        let part = touched.saturating_sub(k * SLOT_SIZE).min(SLOT_SIZE);
+                        s.resident[i + k].set(part as u32);
+                    }
+                    let len = stale.saturating_sub(touched);
+                    // SAFETY: `min(touched, stale) <= stale <= n` slots: inside the solo
+                    // page's run.
+                    let p = unsafe { page.start.get().add(touched.min(stale)) };
+                    tails[ntails] = (page, p, len);
+                    ntails += 1;
+                }
                 prev = seg;
                 seg = next;
             }
+        }
+        for &(page, p, len) in &tails[..ntails] {
+            if len > 0 {
+                // SAFETY: past the solo block's touched bytes, inside its slots: dead memory
+                // (the holder waits on `tail_busy` before writing there or giving slots back).
+                unsafe { os::purge(p, len) };
+                counters::add(&counters::PURGED, len);
+            }
+            // SAFETY: a solo page in use: its descriptor stays valid (its holder waits for
+            // this flag before giving its slots back).
+            unsafe { (*page).tail_busy.store(false, Ordering::Release) };
+            total += len;
         }
         for &(p, run) in &runs[..nruns] {
             // SAFETY: the slots are free and marked purging: nobody uses or takes them.
@@ -538,7 +646,9 @@ pub fn purge(now: u64, delay: u64) -> usize {
 /// Whether any segment holds dirty slots or could be unmapped (a cheap check for the purge
 /// round, without the lock).
 pub fn has_work() -> bool {
-    counters::get(&counters::DIRTY) != 0 || EMPTY_SEGMENTS.load(Ordering::Relaxed) > 1
+    counters::get(&counters::DIRTY) != 0
+        || EMPTY_SEGMENTS.load(Ordering::Relaxed) > 1
+        || STALE_SOLOS.load(Ordering::Relaxed) != 0
 }
 
 /// In a forked child: slots that another thread was purging (outside the lock) when the
@@ -563,11 +673,22 @@ pub unsafe fn after_fork_child(self_held: bool) {
         // SAFETY: listed segments are mapped and the list is consistent (the lock was taken
         // by the prepare handler).
         let s = unsafe { &*seg };
+        // A round that was purging a stale tail is gone (the tail stays stale, unpurged).
+        for page in s.pages.iter() {
+            page.tail_busy.store(false, Ordering::Relaxed);
+        }
         let p = s.purging_slots.get();
         if p != 0 {
             s.purging_slots.set(0);
             s.free_slots.set(s.free_slots.get() | p);
             s.dirty_slots.set(s.dirty_slots.get() | p);
+            // Half purged, perhaps: count them as wholly resident.
+            let mut bits = p;
+            while bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                s.resident[i].set(SLOT_SIZE as u32);
+            }
             counters::add(&counters::DIRTY, p.count_ones() as usize * SLOT_SIZE);
         }
         seg = s.next.get();

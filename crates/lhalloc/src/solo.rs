@@ -3,8 +3,10 @@
 //! its slots, then into the free slots right after it in its segment. Only the bytes written
 //! become resident, so the headroom costs address space, not memory; no system call and no
 //! new mapping is involved (unlike moving to a large mapping), and a block at least one OS
-//! page big owns whole OS pages anyway. Freed solo pages go back to their segment like any
-//! empty page (dirty, purged after the delay).
+//! page big owns whole OS pages anyway. Solo pages take dirty slots first (the block's bytes
+//! reuse resident memory); what those slots hold past the block is purged once the block is
+//! the purge delay old (`Page::solo_stale`). Freed solo pages go back to their segment like
+//! any empty page (dirty, purged after the delay).
 //!
 //! Invariants: a solo page has `owner == SOLO_OWNER`, `class == SOLO_CLASS`,
 //! `block_size == slots * SLOT_SIZE`, `used == capacity == reserved == 1`, no free block,
@@ -92,7 +94,12 @@ pub unsafe fn resize(page: &Page, size: usize) -> bool {
     let was = page.solo_touched.load(Ordering::Relaxed);
     if touched > was {
         counters::add(&counters::CARVED, touched - was);
-        page.solo_touched.store(touched, Ordering::Relaxed);
+        page.solo_touched.store(touched, Ordering::SeqCst);
+        // A purge round may be purging the stale tail past the old `touched`: the new bytes
+        // are written only once it is done (see `segment::purge`).
+        while page.tail_busy.load(Ordering::SeqCst) {
+            crate::os::yield_now();
+        }
     } else if span < was {
         counters::sub(&counters::CARVED, was - span);
         page.solo_touched.store(span, Ordering::Relaxed);
