@@ -95,8 +95,9 @@ pub struct RunArgs {
 
     /// Simulated seconds per real second (idle gaps and allocator purge timers are scaled);
     /// `max`: no sleeps, as fast as possible (memory only, timings invalid); `auto`: measure
-    /// what this machine sustains first and use half of it.
-    #[arg(long, default_value = "60")]
+    /// what this machine sustains first and use half of it (the default: a fixed speed that
+    /// this machine cannot sustain makes a lagging run, whose figures are not results).
+    #[arg(long, default_value = "auto")]
     pub speed: SpeedArg,
 
     #[command(flatten)]
