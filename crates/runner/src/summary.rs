@@ -145,7 +145,7 @@ pub fn timing_validity(
             let ran = d.cpu.replay_threads_s;
             if ran > 0.0 && delay / ran > RUN_DELAY_LIMIT {
                 why.push(format!(
-                    "replay threads waited for a CPU {:.0}% as long as they ran (limit {:.0}%): the machine was busy",
+                    "replay threads waited for a CPU {:.0}% as long as they ran (limit {:.0}%): other work, or the harness's own threads, kept the cores busy",
                     delay / ran * 100.0,
                     RUN_DELAY_LIMIT * 100.0
                 ));
