@@ -66,7 +66,7 @@ fn a_run_beside_a_cpu_hog_keeps_up_or_marks_its_timings_invalid() {
     assert_eq!(a["timing_valid"], false, "{a}");
     check_marking(&a, &stderr, &out);
 
-    // The default speed beside two busy threads: whichever way it goes, the marking follows
+    // Speed 60 beside two busy threads: whichever way it goes, the marking follows
     // the measured lag and CPU wait.
     let stop = Arc::new(AtomicBool::new(false));
     let hogs: Vec<_> = (0..2)

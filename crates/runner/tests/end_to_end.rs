@@ -176,6 +176,9 @@ fn ctrl_c_stops_cleanly_and_keeps_the_samples() {
             "glibc,jemalloc",
             "--hours",
             "2",
+            // A fixed speed: the default (auto) would still be measuring when Ctrl-C comes.
+            "--speed",
+            "60",
             "--out",
             out.to_str().unwrap(),
             "--no-report",
