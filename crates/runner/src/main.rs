@@ -107,7 +107,16 @@ fn on_ctrl_c(note: &'static str) -> anyhow::Result<Arc<AtomicBool>> {
 /// The default command: a synthetic run, or a matrix of them (see `run_matrix`).
 fn run_main(run: &cli::RunArgs, args: Vec<String>) -> anyhow::Result<ExitCode> {
     let interrupted = on_ctrl_c("finishing the current allocator's samples and writing results")?;
-    let outcome = run_matrix::run_matrix(run, args, &interrupted)?;
+    let outcome = match run_matrix::run_matrix(run, args, &interrupted) {
+        Ok(o) => o,
+        // Ctrl-C before any allocator ran (e.g. while `--speed auto` measures): nothing to
+        // keep, but the exit code still says "interrupted".
+        Err(e) if interrupted.load(Ordering::SeqCst) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+        Err(e) => return Err(e),
+    };
     for dir in &outcome.dirs {
         println!("{}", dir.display());
     }

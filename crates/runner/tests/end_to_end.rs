@@ -268,3 +268,30 @@ fn user_errors_are_clear_and_name_the_fix() {
     let o = run(&["--alloc", "glibc", "--speed", "0", "--hours", "1"]);
     assert!(stderr(&o).contains("--speed"), "{}", stderr(&o));
 }
+
+#[test]
+fn ctrl_c_while_auto_speed_measures_exits_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let child = runner()
+        .args([
+            "--alloc",
+            "glibc,jemalloc",
+            "--hours",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+            "--no-report",
+            "-q",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The default speed is auto: the first seconds are spent measuring each allocator.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    // SAFETY: kill with a valid pid of our own child and a valid signal number.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+}
