@@ -2,7 +2,7 @@
 # (`runner record -- ruby workloads/programs/retain.rb`). Five threads serve "requests": each
 # builds strings, arrays and hashes (garbage for the GC), and keeps some results in a shared
 # cache that evicts at random once full, so long-lived blocks sit among short-lived ones: the
-# pattern that fragments a malloc heap (see /work/shared/rails-model.md, "The effect the model
+# pattern that fragments a malloc heap (see the design notes, `shared/rails-model.md`, "The effect the model
 # must reproduce").
 #
 # Arguments: seconds (default 20) or `N/thread` (a fixed number of requests per thread, for

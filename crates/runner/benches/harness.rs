@@ -6,14 +6,14 @@
 //! `taskset -c 0 cargo bench -p runner --bench harness`.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use runner::block_table::BlockTable;
-use runner::os::Mapping;
+use runner::bump::Bump;
 use runner::replay::{replay, Shared, Speed};
 use runner::source::EventSource;
-use runner::under_test::{AllocatorUnderTest, Counters, Mimalloc};
+use runner::under_test::{AllocatorUnderTest, Mimalloc};
 use workload::trace::TraceWriter;
 use workload::{Event, Profile, Workload};
 
@@ -27,72 +27,6 @@ const BUMP_BYTES: usize = 256 << 20;
 fn profile() -> Profile {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workloads/rails-api.toml");
     Profile::load(&path).expect("rails-api profile")
-}
-
-/// Hands out memory from one pre-touched region in a circle, never tracking frees: the cheapest
-/// possible allocator, so a replay into it measures the harness (dispatch, replay bookkeeping,
-/// timing, writing every byte) alone. Blocks may overlap older live ones: the replay never reads
-/// what it wrote.
-struct Bump {
-    map: Mapping,
-    next: AtomicUsize,
-}
-
-impl Bump {
-    fn new(len: usize) -> Bump {
-        let map = Mapping::new(len).expect("mapping for the bump allocator");
-        // SAFETY: the mapping is `len` writable bytes that nothing else uses yet.
-        unsafe { std::ptr::write_bytes(map.as_ptr(), 1, len) };
-        Bump {
-            map,
-            next: AtomicUsize::new(0),
-        }
-    }
-}
-
-impl AllocatorUnderTest for Bump {
-    unsafe fn malloc(&self, size: usize) -> *mut u8 {
-        let size = (size + 63) & !63;
-        if size > self.map.len() / 2 {
-            return std::ptr::null_mut();
-        }
-        let mut at = self.next.fetch_add(size, Ordering::Relaxed) % self.map.len();
-        if at + size > self.map.len() {
-            at = 0;
-        }
-        // SAFETY: at + size <= len, so the result lies inside the mapping.
-        unsafe { self.map.as_ptr().add(at) }
-    }
-    unsafe fn calloc(&self, size: usize) -> *mut u8 {
-        // SAFETY: forwarded contract; the replay overwrites every byte anyway.
-        unsafe { self.malloc(size) }
-    }
-    unsafe fn aligned(&self, size: usize, align: usize) -> *mut u8 {
-        // SAFETY: forwarded contract; over-allocating by `align` leaves room to align.
-        let p = unsafe { self.malloc(size + align) };
-        if p.is_null() {
-            return p;
-        }
-        // SAFETY: the offset is < align, inside the block just taken.
-        unsafe { p.add(p.align_offset(align)) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, old: usize, new: usize) -> *mut u8 {
-        // SAFETY: forwarded contract.
-        let q = unsafe { self.malloc(new) };
-        if !q.is_null() {
-            // SAFETY: both blocks hold at least min(old, new) bytes; they may overlap (the
-            // region is reused in a circle), which `copy` allows.
-            unsafe { std::ptr::copy(p, q, old.min(new)) };
-        }
-        q
-    }
-    unsafe fn free(&self, _p: *mut u8, _size: usize) {}
-    fn version(&self) -> String {
-        "bump".into()
-    }
-    fn counters(&self) -> Counters {
-        Counters::default()
-    }
 }
 
 /// The events of boot and [`HOURS`] of serving of rails-api, decoded in memory.
@@ -152,7 +86,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("replay");
     g.throughput(Throughput::Elements(evs.len() as u64));
     g.sample_size(10);
-    let bump = Bump::new(BUMP_BYTES);
+    let bump = Bump::new(BUMP_BYTES).expect("mapping for the bump allocator");
     g.bench_function("bump (harness alone)", |b| {
         b.iter_batched(
             || evs.clone(),

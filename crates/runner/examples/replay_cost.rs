@@ -8,63 +8,13 @@
 //! `taskset -c 0 target/release/examples/replay_cost [hours] [repeats]`
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use runner::os::{usage, Mapping, UsageOf};
+use runner::bump::Bump;
+use runner::os::{usage, UsageOf};
 use runner::replay::{replay, Shared, Speed};
 use runner::source::EventSource;
-use runner::under_test::{AllocatorUnderTest, Counters};
 use workload::{Event, Profile, Workload};
-
-/// Hands out memory from one pre-touched region in a circle (see benches/harness.rs).
-struct Bump {
-    map: Mapping,
-    next: AtomicUsize,
-}
-
-impl AllocatorUnderTest for Bump {
-    unsafe fn malloc(&self, size: usize) -> *mut u8 {
-        let size = (size + 63) & !63;
-        if size > self.map.len() / 2 {
-            return std::ptr::null_mut();
-        }
-        let mut at = self.next.fetch_add(size, Ordering::Relaxed) % self.map.len();
-        if at + size > self.map.len() {
-            at = 0;
-        }
-        // SAFETY: at + size <= len: inside the mapping.
-        unsafe { self.map.as_ptr().add(at) }
-    }
-    unsafe fn calloc(&self, size: usize) -> *mut u8 {
-        // SAFETY: forwarded contract.
-        unsafe { self.malloc(size) }
-    }
-    unsafe fn aligned(&self, size: usize, align: usize) -> *mut u8 {
-        // SAFETY: forwarded contract; `align` extra bytes leave room to align.
-        let p = unsafe { self.malloc(size + align) };
-        if p.is_null() {
-            return p;
-        }
-        // SAFETY: the offset is < align, inside the block just taken.
-        unsafe { p.add(p.align_offset(align)) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, old: usize, new: usize) -> *mut u8 {
-        // SAFETY: forwarded contract.
-        let q = unsafe { self.malloc(new) };
-        if !q.is_null() {
-            // SAFETY: both hold min(old, new) bytes; `copy` allows overlap (circular reuse).
-            unsafe { std::ptr::copy(p, q, old.min(new)) };
-        }
-        q
-    }
-    unsafe fn free(&self, _p: *mut u8, _size: usize) {}
-    fn version(&self) -> String {
-        "bump".into()
-    }
-    fn counters(&self) -> Counters {
-        Counters::default()
-    }
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -79,15 +29,9 @@ fn main() {
         }
     };
     let len = 256usize << 20;
-    let Ok(map) = Mapping::new(len) else {
+    let Ok(bump) = Bump::new(len) else {
         eprintln!("error: cannot map the bump allocator's region");
         std::process::exit(1);
-    };
-    // SAFETY: `len` writable bytes of a fresh mapping nothing else uses.
-    unsafe { std::ptr::write_bytes(map.as_ptr(), 1, len) };
-    let bump = Bump {
-        map,
-        next: AtomicUsize::new(0),
     };
     let w = Workload::new(profile.clone(), 11, hours);
     let threads = w.threads();
