@@ -95,8 +95,9 @@ pub struct RunArgs {
 
     /// Simulated seconds per real second (idle gaps and allocator purge timers are scaled);
     /// `max`: no sleeps, as fast as possible (memory only, timings invalid); `auto`: measure
-    /// what this machine sustains first and use half of it (the default: a fixed speed that
-    /// this machine cannot sustain makes a lagging run, whose figures are not results).
+    /// what this machine sustains at speed max first and use 0.3 of it, since a scaled replay
+    /// costs more per simulated second (the default: a fixed speed that this machine cannot
+    /// sustain makes a lagging run, whose figures are not results).
     #[arg(long, default_value = "auto")]
     pub speed: SpeedArg,
 

@@ -149,10 +149,16 @@ pub struct RunPlan {
 /// Simulated seconds between plain progress lines when stderr is not a terminal.
 const PLAIN_PROGRESS_EVERY_SIM_S: f64 = 900.0;
 /// `--speed auto`: simulated seconds of serving each allocator replays at speed max...
-const CALIBRATE_SERVING_S: f64 = 300.0;
-/// ...and the share of the slowest sustained speed the run then uses (headroom for the
-/// machine's noise, purge bursts and the heavy tail).
-const CALIBRATE_MARGIN: f64 = 0.5;
+const CALIBRATE_SERVING_S: f64 = 600.0;
+/// ...and the share of the slowest sustained speed the run then uses. Speed max is a poor
+/// guide on its own: without sleeps one replay thread keeps the GVL and its caches, while a
+/// scaled replay hands the GVL over and wakes threads thousands of times a second. On the
+/// project's 2-core AMD EPYC VM (rails-api, two hours) a scaled replay spent 1.6x the
+/// allocator time per simulated second that speed max did, the replay threads' CPU plus
+/// their wait for a CPU grew from 0.44 of a real second at speed 14 to 1.05 at 22
+/// (glibc-arena2, which sustained 48 at speed max), and the run lagged 29 simulated s at 22
+/// against 5 at 14. 0.3 keeps such a replay near 0.45 busy; 0.5 did not.
+const CALIBRATE_MARGIN: f64 = 0.3;
 
 /// Runs every allocator of the plan once; returns the summary written to the run directory.
 pub fn run(plan: &RunPlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<RunSummary> {
