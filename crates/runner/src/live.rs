@@ -108,7 +108,8 @@ fn live_env(spec: &AllocSpec, repo: &Path) -> anyhow::Result<(BTreeMap<String, S
             }
             let lib = lib.canonicalize().unwrap_or(lib);
             env.insert("LD_PRELOAD".into(), lib.display().to_string());
-            format!("{} preloaded, defaults", lib.display())
+            // Named relative to the checkout: run.json travels, this machine's path does not.
+            "target/release/liblhalloc_preload.so of this checkout preloaded, defaults".into()
         }
         AllocSpec::Preload(p) => {
             env.insert("LD_PRELOAD".into(), p.display().to_string());

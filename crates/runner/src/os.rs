@@ -454,10 +454,15 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
 /// use).
 pub fn maps_file(pid: u32, path: &Path) -> io::Result<bool> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
-    let want = path.to_string_lossy();
-    Ok(maps
-        .lines()
-        .any(|l| l.split_whitespace().nth(5) == Some(&*want)))
+    // The kernel names a mapping by its file's resolved path: Debian's libmimalloc.so.2 is a
+    // link to libmimalloc.so.2.0.
+    let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let names = [path.to_string_lossy(), resolved.to_string_lossy()];
+    Ok(maps.lines().any(|l| {
+        l.split_whitespace()
+            .nth(5)
+            .is_some_and(|m| names.iter().any(|n| n == m))
+    }))
 }
 
 /// The value of `name` in `/proc/PID/environ`, if set.
@@ -494,4 +499,29 @@ pub fn signal_group(pgid: u32, sig: i32) -> io::Result<()> {
 pub fn free_port() -> io::Result<u16> {
     let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     Ok(l.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A library named through a symbolic link (as Debian's libmimalloc.so.2 is) counts as
+    /// mapped: the kernel shows the link's target in /proc/PID/maps.
+    #[test]
+    fn a_library_given_by_a_link_is_found_mapped() {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let lib = maps
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(5))
+            .find(|p| p.starts_with('/') && p.contains(".so"))
+            .expect("this test binary maps a shared library")
+            .to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("lib-link.so");
+        std::os::unix::fs::symlink(&lib, &link).unwrap();
+        let me = std::process::id();
+        assert!(maps_file(me, Path::new(&lib)).unwrap());
+        assert!(maps_file(me, &link).unwrap());
+        assert!(!maps_file(me, &dir.path().join("not-mapped.so")).unwrap());
+    }
 }
