@@ -7,8 +7,8 @@
 //! - `matrix` (cells, repetitions, shards), `run` (parent) and `child` (child);
 //! - `convert` (raw records -> trace), `http_load` and `load_mix` (live load);
 //! - `replay`, `sampler`, `ballast`, `results`, `summary`;
-//! - `source`, `stream_check`, `bump` (a harness-only allocator for benches), `under_test`, `latency`, `block_table`, `protocol`,
-//!   `alloc_spec`, `harness_heap`;
+//! - `source`, `stream_check`, `bump` (a harness-only allocator for benches), `under_test`,
+//!   `latency`, `block_table`, `protocol`, `alloc_spec`, `harness_heap`;
 //! - `os`, the one seam to the operating system.
 
 pub mod alloc_spec;

@@ -59,6 +59,9 @@ pub struct LivePlan {
     pub quiet: bool,
 }
 
+/// Our allocator's preload library, relative to the checkout.
+const OURS_PRELOAD: &str = "target/release/liblhalloc_preload.so";
+
 /// The shared library an allocator is preloaded from in a live run, and other environment.
 fn live_env(spec: &AllocSpec, repo: &Path) -> anyhow::Result<(BTreeMap<String, String>, String)> {
     let mut env = BTreeMap::new();
@@ -99,7 +102,7 @@ fn live_env(spec: &AllocSpec, repo: &Path) -> anyhow::Result<(BTreeMap<String, S
             )
         }
         AllocSpec::Ours => {
-            let lib = repo.join("target/release/liblhalloc_preload.so");
+            let lib = repo.join(OURS_PRELOAD);
             if !lib.is_file() {
                 anyhow::bail!(
                     "{} is missing: build it with `cargo build --release -p lhalloc-preload`",
@@ -109,7 +112,7 @@ fn live_env(spec: &AllocSpec, repo: &Path) -> anyhow::Result<(BTreeMap<String, S
             let lib = lib.canonicalize().unwrap_or(lib);
             env.insert("LD_PRELOAD".into(), lib.display().to_string());
             // Named relative to the checkout: run.json travels, this machine's path does not.
-            "target/release/liblhalloc_preload.so of this checkout preloaded, defaults".into()
+            format!("{OURS_PRELOAD} of this checkout preloaded, defaults")
         }
         AllocSpec::Preload(p) => {
             env.insert("LD_PRELOAD".into(), p.display().to_string());

@@ -157,7 +157,8 @@ const CALIBRATE_SERVING_S: f64 = 600.0;
 /// allocator time per simulated second that speed max did, the replay threads' CPU plus
 /// their wait for a CPU grew from 0.44 of a real second at speed 14 to 1.05 at 22
 /// (glibc-arena2, which sustained 48 at speed max), and the run lagged 29 simulated s at 22
-/// against 5 at 14. 0.3 keeps such a replay near 0.45 busy; 0.5 did not.
+/// against 5 at 14. At 0.3 (speed 12 there) the four allocators' replays were 0.27-0.37
+/// busy and lagged at most 1.5 s.
 const CALIBRATE_MARGIN: f64 = 0.3;
 
 /// Runs every allocator of the plan once; returns the summary written to the run directory.

@@ -170,8 +170,9 @@ fn a_crashing_allocator_is_reported_and_the_others_still_run() {
 fn ctrl_c_stops_cleanly_and_keeps_the_samples() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let child = runner()
-        .args([
+    let o = interrupted_after(
+        3,
+        &[
             "--alloc",
             "glibc,jemalloc",
             "--hours",
@@ -183,13 +184,8 @@ fn ctrl_c_stops_cleanly_and_keeps_the_samples() {
             out.to_str().unwrap(),
             "--no-report",
             "-q",
-        ])
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    // SAFETY: kill with a valid pid of our own child and a valid signal number.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let o = child.wait_with_output().unwrap();
+        ],
+    );
     assert_eq!(o.status.code(), Some(130));
     let s = json(&out.join("summary.json"));
     assert_eq!(s["interrupted"], true);
@@ -273,8 +269,10 @@ fn user_errors_are_clear_and_name_the_fix() {
 fn ctrl_c_while_auto_speed_measures_exits_130() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let child = runner()
-        .args([
+    // The default speed is auto: the first seconds are spent measuring each allocator.
+    let o = interrupted_after(
+        1,
+        &[
             "--alloc",
             "glibc,jemalloc",
             "--hours",
@@ -283,15 +281,22 @@ fn ctrl_c_while_auto_speed_measures_exits_130() {
             out.to_str().unwrap(),
             "--no-report",
             "-q",
-        ])
+        ],
+    );
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+}
+
+/// Runs the runner with `args`, sends it SIGINT (Ctrl-C) after `secs` seconds, and returns
+/// how it ended (stderr captured).
+fn interrupted_after(secs: u64, args: &[&str]) -> Output {
+    let child = runner()
+        .args(args)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The default speed is auto: the first seconds are spent measuring each allocator.
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::thread::sleep(std::time::Duration::from_secs(secs));
     // SAFETY: kill with a valid pid of our own child and a valid signal number.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
-    assert!(stderr(&o).contains("interrupted"), "{}", stderr(&o));
+    child.wait_with_output().unwrap()
 }
