@@ -747,9 +747,119 @@ pub fn print(c: &Calibration, out: &mut impl Write, markdown: bool) -> std::io::
     Ok(())
 }
 
+/// Writes both sides' cumulative distributions: one row per distribution and bin that either
+/// side has samples in, the bin's lowest value in the distribution's unit (bytes, ns, events,
+/// growth factor x 1024) and the share of each side's samples at or below that bin.
+pub fn write_cdf(c: &Calibration, path: &Path) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_path(path)
+        .with_context(|| format!("cannot create the CDF file {} (--cdf)", path.display()))?;
+    w.write_record(["distribution", "value", "trace_cdf", "profile_cdf"])?;
+    for d in Dist::all() {
+        let (Some(t), Some(p)) = (c.trace.fine.get(d), c.profile.fine.get(d)) else {
+            continue;
+        };
+        if t.is_empty() || p.is_empty() {
+            continue;
+        }
+        let (mut a, mut b) = (0u64, 0u64);
+        for (i, (x, y)) in t.counts.iter().zip(&p.counts).enumerate() {
+            if *x == 0 && *y == 0 {
+                continue;
+            }
+            a += x;
+            b += y;
+            w.write_record([
+                d.name().to_string(),
+                bin_low(i).to_string(),
+                format!("{:.6}", a as f64 / t.n as f64),
+                format!("{:.6}", b as f64 / p.n as f64),
+            ])?;
+        }
+    }
+    w.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// A profile's measured size table (`[mix] table`, rows `[lo, hi, share]`) from a histogram of
+/// sizes: the `points` most frequent sizes as exact rows, every other size in the power-of-two
+/// range `[2^k + 1, 2^(k+1)]` (`[1, 1]` for 1 byte) that holds it, shares summing to 1. Sizes
+/// above 64 KiB keep their 1/64-octave bins' lower edges (the histogram's resolution).
+pub fn size_table(h: &Hist, points: usize) -> Vec<(u64, u64, f64)> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let n = h.n as f64;
+    let mut by_count: Vec<(u64, usize)> = h
+        .counts
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c > 0)
+        .map(|(b, c)| (*c, b))
+        .collect();
+    by_count.sort_unstable_by(|a, b| b.cmp(a));
+    let exact: std::collections::BTreeSet<usize> =
+        by_count.iter().take(points).map(|&(_, b)| b).collect();
+    // Power-of-two ranges: the range of size v > 1 is (2^(k-1), 2^k] with 2^k = v.next_power_of_two().
+    let mut ranges: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut rows = Vec::new();
+    for (b, &c) in h.counts.iter().enumerate() {
+        if c == 0 {
+            continue;
+        }
+        let v = bin_low(b);
+        if exact.contains(&b) {
+            rows.push((v, v, c as f64 / n));
+        } else {
+            *ranges.entry(v.max(1).next_power_of_two()).or_default() += c;
+        }
+    }
+    for (top, c) in ranges {
+        let lo = if top <= 1 { 1 } else { top / 2 + 1 };
+        rows.push((lo, top, c as f64 / n));
+    }
+    rows.sort_by_key(|r| (r.0, r.1));
+    rows
+}
+
+/// The trace's size table as TOML lines for a profile's `[mix]` section.
+pub fn size_table_toml(c: &Calibration, points: usize) -> String {
+    let mut h = Hist::default();
+    for d in [Dist::SizeMalloc, Dist::SizeCalloc, Dist::SizeAligned] {
+        if let Some(x) = c.trace.fine.get(d) {
+            for (a, b) in h.counts.iter_mut().zip(&x.counts) {
+                *a += b;
+            }
+            h.n += x.n;
+        }
+    }
+    let mut s = format!(
+        "# measured size table: malloc, calloc and aligned sizes of {} ({} calls); the {points} most frequent sizes exactly, the rest in power-of-two ranges\ntable = [\n",
+        c.trace.stats.trace.display(), h.n
+    );
+    for (lo, hi, share) in size_table(&h, points) {
+        // Six decimals, or four significant digits for rare sizes (a share is never 0).
+        let share = if share >= 1e-4 {
+            format!("{share:.6}")
+        } else {
+            format!("{share:.3e}")
+        };
+        s.push_str(&format!("    [{lo}, {hi}, {share}],\n"));
+    }
+    s.push_str("]\n");
+    s
+}
+
 /// The command: computes and prints the comparison.
 pub fn main(a: &CalibrateArgs, workloads_dir: &Path) -> anyhow::Result<()> {
     let c = calibrate(a, workloads_dir)?;
+    if let Some(path) = &a.cdf {
+        write_cdf(&c, path)?;
+    }
+    if let Some(points) = a.size_table {
+        print!("{}", size_table_toml(&c, points));
+        return Ok(());
+    }
     let mut out = std::io::stdout().lock();
     match print(&c, &mut out, a.markdown) {
         // A reader that stopped early (`runner calibrate t | head`) is not an error.

@@ -238,6 +238,16 @@ pub struct CalibrateArgs {
     #[arg(long)]
     pub markdown: bool,
 
+    /// Also write both sides' cumulative distributions to this CSV file (distribution, value,
+    /// trace_cdf, profile_cdf; one row per value either side has), to see where they part.
+    #[arg(long, value_name = "CSV")]
+    pub cdf: Option<PathBuf>,
+
+    /// Also print the trace's malloc, calloc and aligned sizes as a profile's measured size
+    /// table (`[mix] table`): its N most frequent sizes exactly, the rest in power-of-two ranges.
+    #[arg(long, value_name = "N")]
+    pub size_table: Option<usize>,
+
     /// Compare a damaged trace's intact part instead of stopping with an error.
     #[arg(long)]
     pub partial: bool,
@@ -301,6 +311,12 @@ pub struct LiveArgs {
     /// An allocator setting for the server, `[ALLOC:]NAME=VALUE`; repeatable.
     #[arg(long = "alloc-env", value_name = "[ALLOC:]NAME=VALUE")]
     pub alloc_env: Vec<String>,
+
+    /// Also record the server's malloc calls with the tracer into this trace file, under the
+    /// same load (one allocator only; the tracer is preloaded before it). Its memory figures
+    /// then include the tracer's buffers.
+    #[arg(long, value_name = "TRACE")]
+    pub record: Option<PathBuf>,
 
     /// Run directory (default: results/runs/<timestamp>-live-<server>/).
     #[arg(long)]

@@ -57,6 +57,16 @@ pub struct LivePlan {
     pub command: Vec<String>,
     pub repo_dir: PathBuf,
     pub quiet: bool,
+    /// Record the server's malloc calls too (one allocator only).
+    pub record: Option<LiveRecording>,
+}
+
+/// A recording taken during a live run: the server runs under the tracer as well.
+pub struct LiveRecording {
+    /// The tracer library.
+    pub tracer: PathBuf,
+    /// The trace to write.
+    pub trace: PathBuf,
 }
 
 /// Our allocator's preload library, relative to the checkout.
@@ -133,6 +143,11 @@ pub struct LiveRecord {
     pub ready_path: String,
     /// Seed of the mix's random choices.
     pub seed: u64,
+    /// The trace recorded under this load (`--record`), and what its conversion reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_trace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<String>,
 }
 
 /// Runs every allocator of the plan against the server; returns the summary written.
@@ -178,6 +193,8 @@ pub fn run(plan: &LivePlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Run
                 duration_s,
                 ready_path: plan.ready_path.clone(),
                 seed: plan.load.seed,
+                recorded_trace: plan.record.as_ref().map(|r| r.trace.display().to_string()),
+                recording: None,
             })
             .ok(),
         },
@@ -256,8 +273,16 @@ pub fn run(plan: &LivePlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Run
                 plan.out_dir.display()
             );
         }
-        let s = run_one(plan, spec, &envs[i].0, &mut csv, interrupted)
+        let (s, recording) = run_one(plan, spec, &envs[i].0, &mut csv, interrupted)
             .with_context(|| format!("live run of {}", spec.name()))?;
+        if let Some(text) = recording {
+            if !plan.quiet {
+                eprintln!("{text}");
+            }
+            if let Some(live) = record.workload.live.as_mut() {
+                live["recording"] = serde_json::Value::String(text);
+            }
+        }
         record.allocators[i].version = Some(envs[i].1.clone());
         if !plan.quiet {
             eprintln!("{}", one_line(&s));
@@ -423,14 +448,15 @@ fn stop_server(child: &mut Child, timeout: Duration) -> String {
     )
 }
 
-/// One allocator: start, wait, load and sample, stop, summarise.
+/// One allocator: start, wait, load and sample, stop, summarise; with a recording, convert it
+/// and say what it holds.
 fn run_one(
     plan: &LivePlan,
     spec: &AllocSpec,
     env: &BTreeMap<String, String>,
     csv: &mut SamplesWriter,
     interrupted: &Arc<AtomicBool>,
-) -> anyhow::Result<AllocatorSummary> {
+) -> anyhow::Result<(AllocatorSummary, Option<String>)> {
     let port = match plan.port {
         Some(p) => p,
         None => crate::os::free_port().context("finding a free port on 127.0.0.1")?,
@@ -457,6 +483,24 @@ fn run_one(
         }
     }
     cmd.env("PORT", port.to_string()).envs(env);
+    let raw_dir = match &plan.record {
+        Some(r) => {
+            if let Some(dir) = r.trace.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the folder of {}", r.trace.display()))?;
+            }
+            let raw_dir = crate::record::raw_dir_for(&r.trace)?;
+            cmd.envs(crate::record::tracer_env(
+                &r.tracer,
+                &raw_dir,
+                false,
+                env.get("LD_PRELOAD").map(String::as_str),
+            ));
+            Some(raw_dir)
+        }
+        None => None,
+    };
+    let started_at = now_rfc3339();
     let mut summary = AllocatorSummary {
         name: spec.name(),
         id: spec.id(),
@@ -471,7 +515,7 @@ fn run_one(
         Err(e) => {
             summary.status = Status::Failed;
             summary.error = Some(format!("cannot start {program}: {e}"));
-            return Ok(summary);
+            return Ok((summary, None));
         }
     };
     let pid = child.id();
@@ -488,7 +532,7 @@ fn run_one(
                 "the server did not come up: {e}; it {stop}; {}",
                 log_tail(&log_path)
             ));
-            return Ok(summary);
+            return Ok((summary, None));
         }
     };
     let checked = check_allocator(pid, env);
@@ -496,7 +540,7 @@ fn run_one(
         let stop = stop_server(&mut child, plan.stop_timeout);
         summary.status = Status::Failed;
         summary.error = Some(format!("{e}; the server {stop}"));
-        return Ok(summary);
+        return Ok((summary, None));
     }
 
     // Load on the main thread, samples on another.
@@ -590,7 +634,26 @@ fn run_one(
     if let Ok(note) = checked {
         summary.figures.version = Some(note);
     }
-    Ok(summary)
+    let recording = match (&plan.record, raw_dir) {
+        (Some(r), Some(raw_dir)) => {
+            let opts = crate::convert::ConvertOptions {
+                program_exit: Some(stop),
+                ..Default::default()
+            };
+            let report = crate::record::convert_process(
+                &raw_dir,
+                pid,
+                &r.trace,
+                &plan.server,
+                &started_at,
+                &opts,
+            )?;
+            crate::record::remove_raw_dir(&raw_dir);
+            Some(crate::record::summary(&r.trace, &report))
+        }
+        _ => None,
+    };
+    Ok((summary, recording))
 }
 
 /// Fills a live allocator's summary from its samples and load.

@@ -307,8 +307,20 @@ fn live_main(mut parsed: cli::LiveArgs, args: Vec<String>) -> anyhow::Result<Exi
         .out
         .clone()
         .unwrap_or_else(|| results::default_run_dir(&repo, &format!("live-{name}")));
+    let record = match &parsed.record {
+        None => None,
+        Some(_) if allocators.len() != 1 => anyhow::bail!(
+            "--record records one server: give one allocator with --alloc (e.g. --alloc glibc), not {}",
+            parsed.alloc
+        ),
+        Some(trace) => Some(runner::live::LiveRecording {
+            tracer: record::find_tracer(None)?,
+            trace: trace.clone(),
+        }),
+    };
     let interrupted = on_ctrl_c("stopping the current server and writing results")?;
     let plan = runner::live::LivePlan {
+        record,
         allocators,
         server: parsed.server.clone(),
         port: parsed.port,

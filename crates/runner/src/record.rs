@@ -71,6 +71,90 @@ fn beside(out: &Path, suffix: &str) -> PathBuf {
     out.with_file_name(format!("{stem}.{suffix}"))
 }
 
+/// The folder of raw records for the trace `out` (`<out stem>.raw`), created or emptied of an
+/// earlier recording's files, as an absolute path.
+pub fn raw_dir_for(out: &Path) -> anyhow::Result<PathBuf> {
+    let raw_dir = beside(out, "raw");
+    prepare_raw_dir(&raw_dir)?;
+    Ok(raw_dir.canonicalize().unwrap_or(raw_dir))
+}
+
+/// The environment that runs a program under the tracer, writing into `raw_dir`:
+/// `LD_PRELOAD` with the tracer first (so that calls into an allocator already preloaded, given
+/// in `preload`, are recorded too) and the tracer's settings. Only a process started by this
+/// one is the traced program (`LONGHAUL_TRACE_PARENT`); its descendants are traced only with
+/// `children`.
+pub fn tracer_env(
+    tracer: &Path,
+    raw_dir: &Path,
+    children: bool,
+    preload: Option<&str>,
+) -> Vec<(String, String)> {
+    let preload = match preload {
+        Some(p) if !p.is_empty() => format!("{}:{p}", tracer.display()),
+        _ => tracer.display().to_string(),
+    };
+    vec![
+        ("LD_PRELOAD".into(), preload),
+        ("LONGHAUL_TRACE_DIR".into(), raw_dir.display().to_string()),
+        (
+            "LONGHAUL_TRACE_PARENT".into(),
+            std::process::id().to_string(),
+        ),
+        (
+            "LONGHAUL_TRACE_CHILDREN".into(),
+            if children { "1" } else { "0" }.into(),
+        ),
+    ]
+}
+
+/// A recorded trace's header fields.
+fn recorded_meta(command: &[String], started_at: Option<String>) -> TraceMeta {
+    TraceMeta {
+        origin: "recorded".into(),
+        command: command.to_vec(),
+        started_at,
+        machine: serde_json::to_value(crate::os::machine()).ok(),
+        ..TraceMeta::default()
+    }
+}
+
+/// Converts the raw records of the traced process `pid` (in `raw_dir`) into the trace `out`.
+pub fn convert_process(
+    raw_dir: &Path,
+    pid: u32,
+    out: &Path,
+    command: &[String],
+    started_at: &str,
+    opts: &ConvertOptions,
+) -> anyhow::Result<ConvertReport> {
+    let raw = raw_dir.join(format!("{pid}.lhraw"));
+    if !raw.is_file() {
+        anyhow::bail!(
+            "{} ran ({}) but the tracer recorded nothing in {}: LD_PRELOAD does not reach statically linked or setuid programs, and a shell script that starts the program in a child process needs --children",
+            command.first().map_or("the program", String::as_str),
+            opts.program_exit.as_deref().unwrap_or("ended"),
+            raw_dir.display()
+        );
+    }
+    Ok(convert(
+        &raw,
+        out,
+        recorded_meta(command, Some(started_at.to_string())),
+        opts,
+    )?)
+}
+
+/// Removes the raw records after conversion (failing to is only a warning).
+pub fn remove_raw_dir(raw_dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(raw_dir) {
+        eprintln!(
+            "warning: cannot remove the raw files in {}: {e}",
+            raw_dir.display()
+        );
+    }
+}
+
 /// Runs `args.command` under the tracer and converts what it recorded.
 pub fn record(args: &RecordArgs, repo: &Path) -> anyhow::Result<Recorded> {
     let tracer = find_tracer(args.tracer.as_deref())?;
@@ -87,25 +171,16 @@ pub fn record(args: &RecordArgs, repo: &Path) -> anyhow::Result<Recorded> {
             )
         })?;
     }
-    let raw_dir = beside(&out, "raw");
-    prepare_raw_dir(&raw_dir)?;
-    let raw_dir = raw_dir.canonicalize().unwrap_or(raw_dir);
-
-    let preload = match std::env::var("LD_PRELOAD") {
-        // Ours first, so that calls into another preloaded allocator are recorded too.
-        Ok(p) if !p.is_empty() => format!("{}:{p}", tracer.display()),
-        _ => tracer.display().to_string(),
-    };
+    let raw_dir = raw_dir_for(&out)?;
+    let preload = std::env::var("LD_PRELOAD").ok();
     let program = &args.command[0];
     let mut cmd = Command::new(program);
-    cmd.args(&args.command[1..])
-        .env("LD_PRELOAD", &preload)
-        .env("LONGHAUL_TRACE_DIR", &raw_dir)
-        .env("LONGHAUL_TRACE_PARENT", std::process::id().to_string())
-        .env(
-            "LONGHAUL_TRACE_CHILDREN",
-            if args.children { "1" } else { "0" },
-        );
+    cmd.args(&args.command[1..]).envs(tracer_env(
+        &tracer,
+        &raw_dir,
+        args.children,
+        preload.as_deref(),
+    ));
     let started_at = crate::results::now_rfc3339();
     let mut child = cmd.spawn().with_context(|| {
         format!(
@@ -124,25 +199,11 @@ pub fn record(args: &RecordArgs, repo: &Path) -> anyhow::Result<Recorded> {
     };
     let program_failed = (!status.success()).then(|| exit.clone());
 
-    let root_raw = raw_dir.join(format!("{pid}.lhraw"));
-    if !root_raw.is_file() {
-        anyhow::bail!(
-            "{program} ran ({exit}) but the tracer recorded nothing in {}: LD_PRELOAD does not reach statically linked or setuid programs, and a shell script that starts the program in a child process needs --children",
-            raw_dir.display()
-        );
-    }
-    let meta = TraceMeta {
-        origin: "recorded".into(),
-        command: args.command.clone(),
-        started_at: Some(started_at),
-        machine: serde_json::to_value(crate::os::machine()).ok(),
-        ..TraceMeta::default()
-    };
     let opts = ConvertOptions {
         min_gap_ns: args.min_gap_us.saturating_mul(1000),
         program_exit: Some(exit),
     };
-    let report = convert(&root_raw, &out, meta.clone(), &opts)?;
+    let report = convert_process(&raw_dir, pid, &out, &args.command, &started_at, &opts)?;
     let mut children = Vec::new();
     if args.children {
         // Other processes: `<pid>.lhraw`, and `<pid>.<k>.lhraw` for program images a process
@@ -166,19 +227,19 @@ pub fn record(args: &RecordArgs, repo: &Path) -> anyhow::Result<Recorded> {
                 program_exit: None,
                 ..opts.clone()
             };
-            match convert(&raw, &path, meta.clone(), &opts) {
+            match convert(
+                &raw,
+                &path,
+                recorded_meta(&args.command, Some(started_at.clone())),
+                &opts,
+            ) {
                 Ok(r) => children.push((path, r)),
                 Err(e) => eprintln!("warning: child process {child_pid}: {e}"),
             }
         }
     }
     if !args.keep_raw {
-        if let Err(e) = std::fs::remove_dir_all(&raw_dir) {
-            eprintln!(
-                "warning: cannot remove the raw files in {}: {e}",
-                raw_dir.display()
-            );
-        }
+        remove_raw_dir(&raw_dir);
     }
     Ok(Recorded {
         trace: out,

@@ -1,6 +1,7 @@
 //! `runner calibrate`: a trace generated from a profile calibrates against the same profile
-//! (another seed) with KS distances near 0, against a different profile with larger ones; a
-//! missing, non-trace, cut or empty trace and an unknown profile give errors naming the file.
+//! (another seed) with KS distances near 0, against a different profile with larger ones; its
+//! CDF file and size table describe the trace; a missing, non-trace, cut or empty trace and an
+//! unknown profile give errors naming the file.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -42,6 +43,8 @@ fn args(trace: &Path, workload: &str) -> CalibrateArgs {
         hours: Some(HOURS),
         seed: 2,
         markdown: false,
+        cdf: None,
+        size_table: None,
         partial: false,
     }
 }
@@ -63,8 +66,21 @@ fn same_profile_is_near_and_another_profile_is_far() {
     let dir = tempfile::tempdir().unwrap();
     let trace = synthetic_trace(dir.path(), "rails-api");
 
+    // Another profile: Ruby 3.2+'s sizes (only bodies beyond a 640 B slot reach malloc) and
+    // sidekiq's longer jobs with more I/O.
+    let other_path = dir.path().join("other.toml");
+    std::fs::write(
+        &other_path,
+        format!(
+            "extends = {:?}\nname = \"other\"\n[requests]\ncpu_ms_median = 120.0\nio_fraction = 0.5\n\
+             [mix]\ntable_weight = 0.0\nstruct_weight = 0.35\nstring_weight = 0.35\nstring_min = 616\n",
+            workloads().join("rails-api.toml").canonicalize().unwrap()
+        ),
+    )
+    .unwrap();
     let same = calibrate::calibrate(&args(&trace, "rails-api"), &workloads()).unwrap();
-    let other = calibrate::calibrate(&args(&trace, "sidekiq"), &workloads()).unwrap();
+    let other =
+        calibrate::calibrate(&args(&trace, other_path.to_str().unwrap()), &workloads()).unwrap();
     for d in [
         Dist::SizeAll,
         Dist::SizeMalloc,
@@ -73,7 +89,7 @@ fn same_profile_is_near_and_another_profile_is_far() {
     ] {
         let near = calibrate::distance(&same, d).unwrap();
         eprintln!(
-            "{}: D = {near:.4} (rails-api, other seed), {:.4} (sidekiq)",
+            "{}: D = {near:.4} (rails-api, other seed), {:.4} (other profile)",
             d.name(),
             calibrate::distance(&other, d).unwrap()
         );
@@ -83,14 +99,13 @@ fn same_profile_is_near_and_another_profile_is_far() {
             d.name()
         );
     }
-    // sidekiq: larger transient buffers and longer jobs with more I/O, so other sizes and
-    // longer lives in time (measured: D about 0.10 for both, against 0.001-0.02 above).
+    // The other profile: larger sizes, and longer lives in time.
     for d in [Dist::SizeAll, Dist::LifetimeNs] {
         let near = calibrate::distance(&same, d).unwrap();
         let far = calibrate::distance(&other, d).unwrap();
         assert!(
             far > near + 0.05,
-            "{}: rails-api {near}, sidekiq {far}",
+            "{}: rails-api {near}, other profile {far}",
             d.name()
         );
     }
@@ -144,6 +159,68 @@ fn the_command_prints_both_sides_as_text_and_markdown() {
     let md = text(&o.stdout);
     assert!(md.contains("| size, all calls |"), "{md}");
     assert!(md.contains("|---|"), "{md}");
+}
+
+#[test]
+fn the_cdf_file_and_the_size_table_describe_the_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = synthetic_trace(dir.path(), "rails-api");
+    let t = trace.to_str().unwrap();
+    let cdf = dir.path().join("cdf.csv");
+    let o = runner(&[
+        "calibrate",
+        t,
+        "--workload",
+        "rails-api",
+        "--hours",
+        "0.01",
+        "--cdf",
+        cdf.to_str().unwrap(),
+        "--size-table",
+        "5",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // The CDFs: every distribution's columns rise to 1 on both sides.
+    let csv = std::fs::read_to_string(&cdf).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("distribution,value,trace_cdf,profile_cdf")
+    );
+    let mut last: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    for l in lines {
+        // `"size, all calls",32,0.35,0.36`: the name is quoted (it has a comma).
+        let (head, p_cdf) = l.rsplit_once(',').unwrap();
+        let (head, t_cdf) = head.rsplit_once(',').unwrap();
+        let name = head.rsplit_once(',').unwrap().0.to_string();
+        let (t_cdf, p_cdf): (f64, f64) = (t_cdf.parse().unwrap(), p_cdf.parse().unwrap());
+        let prev = last.entry(name).or_insert((0.0, 0.0));
+        assert!(t_cdf >= prev.0 && p_cdf >= prev.1, "{l}");
+        *prev = (t_cdf, p_cdf);
+    }
+    assert!(last.contains_key("\"size, all calls\""), "{last:?}");
+    for (name, (a, b)) in &last {
+        assert!(
+            (a - 1.0).abs() < 1e-4 && (b - 1.0).abs() < 1e-4,
+            "{name}: {a} {b}"
+        );
+    }
+    // The size table: TOML rows [lo, hi, share], shares summing to 1, the five most frequent
+    // sizes exact.
+    let out = text(&o.stdout);
+    let table: toml::Table = toml::from_str(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let rows = table["table"].as_array().unwrap();
+    let mut sum = 0.0;
+    let mut exact = 0;
+    for r in rows {
+        let r = r.as_array().unwrap();
+        let (lo, hi) = (r[0].as_integer().unwrap(), r[1].as_integer().unwrap());
+        assert!(lo >= 1 && lo <= hi, "{r:?}");
+        exact += usize::from(lo == hi);
+        sum += r[2].as_float().unwrap();
+    }
+    assert!(exact >= 5, "{out}");
+    assert!((sum - 1.0).abs() < 1e-3, "{sum}\n{out}");
 }
 
 #[test]

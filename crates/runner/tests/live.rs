@@ -185,6 +185,79 @@ fn a_server_that_fails_to_boot_or_dies_is_reported_and_the_others_still_run() {
 }
 
 #[test]
+fn a_live_run_can_record_its_server_under_the_same_load() {
+    require("python3");
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mix(tmp.path());
+    let out = tmp.path().join("run");
+    let trace = tmp.path().join("traces/server.lhtrace");
+    let o = live(&[
+        "--alloc",
+        "jemalloc",
+        "--duration",
+        "3s",
+        "--rate",
+        "20",
+        "--mix",
+        m.to_str().unwrap(),
+        "--ready-path",
+        "/",
+        "--record",
+        trace.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-report",
+        "--",
+        "sh",
+        "-c",
+        PYTHON_SERVER,
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("recorded pid"), "{stderr}");
+    // The allocator under test is still the one checked, with the tracer in front of it.
+    let a = &json(&out.join("summary.json"))["allocators"][0];
+    assert_eq!(a["status"], "ok", "{a}");
+    assert!(a["version"]
+        .as_str()
+        .unwrap()
+        .contains("libjemalloc.so.2 mapped in"));
+    let record = &json(&out.join("run.json"))["workload"]["live"];
+    assert_eq!(record["recorded_trace"], trace.to_str().unwrap());
+    assert!(record["recording"]
+        .as_str()
+        .unwrap()
+        .contains("recorded pid"));
+    // The trace is a real recording of the server: `runner stats` reads it, with its calls.
+    assert!(!tmp.path().join("traces/server.raw").exists());
+    let stats = Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["stats", trace.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&stats.stdout);
+    assert!(
+        stats.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&stats.stderr)
+    );
+    assert!(text.contains("recorded"), "{text}");
+
+    // One server at a time.
+    let o = live(&[
+        "--alloc",
+        "glibc,jemalloc",
+        "--record",
+        trace.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        PYTHON_SERVER,
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("give one allocator with --alloc"));
+}
+
+#[test]
 fn the_bundled_rails_app_runs_live_in_single_and_cluster_mode() {
     for program in ["ruby", "bundle"] {
         require(program);
