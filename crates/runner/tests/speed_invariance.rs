@@ -1,4 +1,4 @@
-//! Speed invariance, short form: the same workload replayed at speeds 15, 30 and 60 gives the
+//! Speed invariance, short form: the same workload replayed at speeds 8, 15 and 30 gives the
 //! same steady RSS per allocator, within a tolerance. The long form (two simulated hours, every
 //! allocator, speeds 20, 60 and 180) is `scripts/speed-invariance`; its results and the
 //! tolerance's reasoning are in the runner's README ("Speed invariance"). The short form stays
@@ -13,7 +13,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const SPEEDS: [&str; 3] = ["15", "30", "60"];
+/// rails-api (calibrated to the bundled app at 20 requests/s) makes about 45,000 calls per
+/// simulated second; a debug build on a 2-core machine keeps up with it at these speeds.
+const SPEEDS: [&str; 3] = ["8", "15", "30"];
 /// Steady RSS within this fraction of the median over the three speeds. Short runs (0.1 h)
 /// are noisier than the 2 h benchmark's 5%: boot and the cache's warm-up are a larger share.
 const TOLERANCE: f64 = 0.08;

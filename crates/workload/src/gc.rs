@@ -2,12 +2,13 @@
 //! free, and the lazy sweep that frees them in steps on whichever thread allocates next.
 //!
 //! Sources (`shared/rails-model.md`, "When frees happen"): a GC runs when object slots run out
-//! (every 9-30 requests in the data we have) or when bytes malloc'd since the last GC exceed
-//! `malloc_limit` (16 MiB start, 32 MiB max; after an exceeding GC the limit becomes the increase
+//! (every 9-30 requests in the data we have) or when bytes malloc'd since the last GC, less
+//! the bytes freed, exceed `malloc_limit` (16 MiB start, 32 MiB max; after an exceeding GC the limit becomes the increase
 //! x 1.4, else it decays x 0.98); about 9% of collections are major (puma#1496: 35 of 372).
 //! The sweep frees dead objects' buffers in steps from the allocation slow path of the thread
 //! that needs a slot, so the frees land on an arbitrary thread.
 
+use rand::seq::SliceRandom;
 use rand::Rng;
 
 use crate::profile::Gc as GcParams;
@@ -86,6 +87,14 @@ impl GcState {
         }
     }
 
+    /// Accounts one free (or the shrink of a realloc) of `bytes`: gc.c's
+    /// `objspace_malloc_increase_body` takes freed bytes off `malloc_increase` (never below 0),
+    /// so the malloc trigger follows the net growth since the last collection, not the bytes
+    /// malloc'd.
+    pub fn on_free(&mut self, bytes: u64) {
+        self.malloc_increase = self.malloc_increase.saturating_sub(bytes);
+    }
+
     /// Runs the mark phase: decides major/minor, moves dead blocks into `sweep`, resets the
     /// triggers. The caller must have finished the previous sweep. Returns whether it is major.
     pub fn collect<R: Rng>(
@@ -113,6 +122,9 @@ impl GcState {
                 }
             }
         }
+        // The sweep walks the heap page by page, in heap order, not in the order objects died:
+        // a dead block's place in the sweep is independent of its age.
+        self.sweep.shuffle(rng);
         // gc.c: the new limit follows the increase seen since the last collection.
         let p = &self.params;
         self.malloc_limit = if self.malloc_increase > self.malloc_limit {
@@ -126,7 +138,7 @@ impl GcState {
     }
 
     /// Takes the next lazy-sweep step's blocks (at most `sweep_step_frees`), in the order the
-    /// sweep walks the heap (here: the order they died, shuffled by `swap_remove`).
+    /// sweep walks the heap (a random order, drawn at the collection).
     pub fn sweep_step(&mut self, out: &mut Vec<Block>) {
         let n = (self.params.sweep_step_frees as usize).min(self.sweep.len());
         let at = self.sweep.len() - n;

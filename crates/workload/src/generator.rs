@@ -121,7 +121,12 @@ struct Dists {
     string: Clamped,
     array_elems: Clamped,
     zipf: Option<Zipf<f64>>,
+    /// The measured size table's rows, and their weights (`None` without a table).
+    table: Option<SizeTable>,
 }
+
+/// A measured size table's row choice (by share) and rows' `[lo, hi]` size ranges.
+type SizeTable = (WeightedIndex<f64>, Vec<(u64, u64)>);
 
 /// The generator. Iterate it to get events; it ends after `hours` of simulated time.
 #[derive(Debug)]
@@ -167,6 +172,7 @@ impl Workload {
             m.array_weight,
             m.hash_weight,
             m.grow_weight,
+            m.table_weight,
         ])
         .unwrap_or_else(|_| WeightedIndex::new([1.0]).expect("one positive weight"));
         let zipf = Zipf::new(profile.cache.keys as f64, profile.cache.zipf_s).ok();
@@ -193,6 +199,9 @@ impl Workload {
                 1e7,
             ),
             zipf,
+            table: WeightedIndex::new(m.table.iter().map(|r| r.2))
+                .ok()
+                .map(|w| (w, m.table.iter().map(|r| (r.0, r.1)).collect())),
         };
         let gc = GcState::new(profile.gc.clone(), r.calls_median, &mut rng);
         let threads = profile.process.threads;
@@ -353,6 +362,8 @@ impl Workload {
             if let Some(trigger) = self.gc.on_alloc(new_size - old) {
                 self.collect(t, trigger);
             }
+        } else if new_size < old {
+            self.gc.on_free(old - new_size);
         }
     }
 
@@ -363,6 +374,7 @@ impl Workload {
             size: b.size,
         });
         self.slots.free(b);
+        self.gc.on_free(b.size);
         self.stats.frees += 1;
         if b.owner != t {
             self.stats.cross_thread_frees += 1;
@@ -377,6 +389,7 @@ impl Workload {
                 size: b.size,
             });
             self.slots.free(&b);
+            self.gc.on_free(b.size);
             self.stats.frees += 1;
             self.stats.gc_frees += 1;
             if b.owner != t {
@@ -422,7 +435,13 @@ impl Workload {
 
     fn draw_fate(&mut self) -> Fate {
         if self.boot.is_some() {
-            return if self.rng.random_bool(self.p.boot.garbage_fraction) {
+            // Boot's temporaries die as fast as a request's (the `immediate` share of all
+            // calls, as far as the boot's garbage allows); the rest of its garbage one chunk later.
+            let g = self.p.boot.garbage_fraction;
+            let u: f64 = self.rng.random();
+            return if u < self.p.lifetimes.immediate.min(g) {
+                Fate::Immediate
+            } else if u < g {
                 Fate::BootGarbage
             } else {
                 Fate::Permanent
@@ -442,9 +461,19 @@ impl Workload {
     fn place(&mut self, t: ThreadId, b: Block, fate: Fate) {
         match fate {
             Fate::Immediate => {
-                let window = self.p.lifetimes.immediate_window as u64;
+                let l = &self.p.lifetimes;
+                let (window, far, far_window) = (
+                    l.immediate_window as u64,
+                    l.immediate_far,
+                    l.immediate_far_window as u64,
+                );
+                let after = if far > 0.0 && self.rng.random_bool(far) {
+                    log_uniform(&mut self.rng, 1, far_window)
+                } else {
+                    self.rng.random_range(1..=window)
+                };
                 let ts = &mut self.threads[t as usize];
-                let due = ts.calls + self.rng.random_range(1..=window);
+                let due = ts.calls + after;
                 ts.temps.push((b, due));
             }
             Fate::Garbage => match self.threads[t as usize].req.as_mut() {
@@ -564,6 +593,19 @@ impl Workload {
                 if let Some(b) = bins {
                     self.place(t, b, fate);
                 }
+            }
+            5 => {
+                let size = match &self.d.table {
+                    Some((w, rows)) => {
+                        let (lo, hi) = rows[w.sample(&mut self.rng)];
+                        log_uniform(&mut self.rng, lo, hi)
+                    }
+                    // Validation requires rows when the table has a weight.
+                    None => m.struct_min,
+                };
+                let b = self.alloc(t, size, counts);
+                let fate = self.draw_fate();
+                self.place(t, b, fate);
             }
             _ => {
                 let start = log_uniform(&mut self.rng, m.grow_start_min, m.grow_start_max);
@@ -874,7 +916,19 @@ impl Iterator for Workload {
 /// Mean bytes of one call of the mix, roughly (sizes the boot in chunks).
 fn mean_call_bytes(p: &Profile) -> f64 {
     let m = &p.mix;
-    let w = m.struct_weight + m.string_weight + m.array_weight + m.hash_weight + m.grow_weight;
+    let w = m.struct_weight
+        + m.string_weight
+        + m.array_weight
+        + m.hash_weight
+        + m.grow_weight
+        + m.table_weight;
+    let table_shares: f64 = m.table.iter().map(|r| r.2).sum();
+    let table = m
+        .table
+        .iter()
+        .map(|&(lo, hi, share)| share * (lo + hi) as f64 / 2.0)
+        .sum::<f64>()
+        / table_shares.max(f64::MIN_POSITIVE);
     let string = m.string_median * (m.string_sigma * m.string_sigma / 2.0).exp();
     let strukt = (m.struct_min + m.struct_max) as f64 / 4.0;
     let array = 8.0 * m.array_elems_median;
@@ -884,7 +938,8 @@ fn mean_call_bytes(p: &Profile) -> f64 {
         + m.string_weight * string
         + m.array_weight * array
         + m.hash_weight * hash
-        + m.grow_weight * grow)
+        + m.grow_weight * grow
+        + m.table_weight * table)
         / w.max(f64::MIN_POSITIVE)
 }
 

@@ -110,6 +110,15 @@ pub struct Mix {
     pub grow_start_max: u64,
     pub grow_final_min: u64,
     pub grow_final_max: u64,
+    /// Sizes drawn from a measured table: each row `[lo, hi, share]` is a range of sizes in bytes
+    /// (`lo == hi`: that exact size; otherwise log-uniform in `[lo, hi]`), chosen with
+    /// probability `share / (sum of shares)`. Written by `runner calibrate --size-table` from a
+    /// recorded trace, so that a profile can carry a program's real size mix, point masses
+    /// included (Ruby's fixed-size C structs), which no smooth distribution gives.
+    #[serde(default)]
+    pub table_weight: f64,
+    #[serde(default)]
+    pub table: Vec<(u64, u64, f64)>,
     /// Share of calls that use calloc instead of malloc.
     pub calloc_fraction: f64,
     /// Share of calls that ask for an alignment above 16 (posix_memalign/aligned_alloc).
@@ -124,8 +133,15 @@ pub struct Lifetimes {
     pub immediate: f64,
     /// Survive into the old generation; freed at a later major GC.
     pub promoted: f64,
-    /// Most calls between an immediate block's allocation and its free.
+    /// Most calls between an immediate block's allocation and its free (uniform in
+    /// `1..=immediate_window`).
     pub immediate_window: u32,
+    /// Share of immediate blocks that live longer inside their request: freed after a
+    /// log-uniform number of calls in `1..=immediate_far_window` instead (0: none).
+    #[serde(default)]
+    pub immediate_far: f64,
+    #[serde(default = "one")]
+    pub immediate_far_window: u32,
     /// Chance that a promoted block is still alive at a major collection (so it survives
     /// `1 / (1 - survival)` majors on average).
     pub promoted_major_survival: f64,
@@ -185,6 +201,10 @@ pub struct Heavy {
     pub probability: f64,
     pub bytes_min: u64,
     pub bytes_max: u64,
+}
+
+fn one() -> u32 {
+    1
 }
 
 const KIB: u64 = 1024;
@@ -332,10 +352,17 @@ impl Profile {
             ("mix.array_weight", m.array_weight),
             ("mix.hash_weight", m.hash_weight),
             ("mix.grow_weight", m.grow_weight),
+            ("mix.table_weight", m.table_weight),
         ] {
             c.f(field, w, 0.0, 1000.0);
         }
-        if m.struct_weight + m.string_weight + m.array_weight + m.hash_weight + m.grow_weight <= 0.0
+        if m.struct_weight
+            + m.string_weight
+            + m.array_weight
+            + m.hash_weight
+            + m.grow_weight
+            + m.table_weight
+            <= 0.0
         {
             c.fail(
                 "mix.*_weight",
@@ -382,6 +409,30 @@ impl Profile {
             "mix.grow_final_max",
             m.grow_final_max as f64,
         );
+        if m.table_weight > 0.0 && m.table.is_empty() {
+            c.fail(
+                "mix.table",
+                "[]".into(),
+                "at least one row [lo, hi, share] when mix.table_weight > 0".into(),
+            );
+        }
+        for (i, &(lo, hi, share)) in m.table.iter().enumerate() {
+            let field = format!("mix.table[{i}]");
+            if !(1..=256 * MIB).contains(&lo) || hi < lo || hi > 256 * MIB {
+                c.fail(
+                    &field,
+                    format!("[{lo}, {hi}, {share}]"),
+                    "sizes 1 <= lo <= hi <= 268435456 bytes".into(),
+                );
+            }
+            if !(share.is_finite() && share > 0.0) {
+                c.fail(
+                    &field,
+                    format!("[{lo}, {hi}, {share}]"),
+                    "a share > 0".into(),
+                );
+            }
+        }
         c.f("mix.calloc_fraction", m.calloc_fraction, 0.0, 1.0);
         c.f("mix.aligned_fraction", m.aligned_fraction, 0.0, 0.5);
 
@@ -403,6 +454,13 @@ impl Profile {
             l.immediate_window.into(),
             1,
             1024,
+        );
+        c.f("lifetimes.immediate_far", l.immediate_far, 0.0, 1.0);
+        c.u(
+            "lifetimes.immediate_far_window",
+            l.immediate_far_window.into(),
+            1,
+            1_000_000,
         );
         c.f(
             "lifetimes.promoted_major_survival",

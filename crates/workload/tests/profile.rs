@@ -37,7 +37,8 @@ fn every_shipped_profile_is_valid_and_cites_sources() {
         let mut prev_prefix = String::new();
         for line in text.lines() {
             let l = line.trim();
-            if l.is_empty() || l.starts_with('#') || l.starts_with('[') {
+            // Section headers, and the rows and end of a table (`[mix] table = [...]`).
+            if l.is_empty() || l.starts_with('#') || l.starts_with('[') || l == "]" {
                 continue;
             }
             let key = l.split('=').next().unwrap_or("").trim();
@@ -70,7 +71,7 @@ fn out_of_range_names_file_field_and_allowed_values() {
         "{msg}"
     );
 
-    let text = rails_api_text().replace("immediate = 0.40 ", "immediate = 0.99 ");
+    let text = rails_api_text().replace("immediate = 0.52 ", "immediate = 0.99 ");
     let msg = Profile::from_toml(&text, Path::new("x.toml"))
         .unwrap_err()
         .to_string();
@@ -98,7 +99,7 @@ fn malformed_unknown_and_missing_fields_are_parse_errors_with_the_file() {
         .to_string();
     assert!(msg.contains("fibers"), "unknown field must be named: {msg}");
 
-    let text = rails_api_text().replace("rate_per_s = 10.0", "");
+    let text = rails_api_text().replace("rate_per_s = 20.0", "");
     let msg = Profile::from_toml(&text, Path::new("x.toml"))
         .unwrap_err()
         .to_string();
@@ -107,7 +108,7 @@ fn malformed_unknown_and_missing_fields_are_parse_errors_with_the_file() {
         "missing field must be named: {msg}"
     );
 
-    let text = rails_api_text().replace("rate_per_s = 10.0", "rate_per_s = \"fast\"");
+    let text = rails_api_text().replace("rate_per_s = 20.0", "rate_per_s = \"fast\"");
     let msg = Profile::from_toml(&text, Path::new("x.toml"))
         .unwrap_err()
         .to_string();
@@ -137,12 +138,13 @@ fn a_profile_extends_another_and_overrides_only_what_it_says() {
     let api = Profile::load(&dir.join("rails-api.toml")).unwrap();
     let html = Profile::load(&dir.join("rails-html.toml")).unwrap();
     assert_eq!(html.name, "rails-html");
-    assert_eq!(html.requests.rate_per_s, 8.0);
-    assert_eq!(html.cache.lookups_per_request, 6.0);
+    assert_eq!(html.requests.rate_per_s, 14.0);
+    assert_eq!(html.cache.lookups_per_request, 8.0);
     // Not set in rails-html: rails-api's.
     assert_eq!(html.gc, api.gc);
     assert_eq!(html.requests.io_fraction, api.requests.io_fraction);
     assert_eq!(html.mix.struct_weight, api.mix.struct_weight);
+    assert_eq!(html.mix.table, api.mix.table);
 
     let tmp = std::env::temp_dir().join(format!("lh-extends-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
