@@ -5,6 +5,10 @@
 //!
 //! Bounded: the load goes to 127.0.0.1 only and stops by itself; the server runs in its own
 //! process group, which is killed if it does not stop within the stop timeout.
+//!
+//! With a recording ([`LiveRecording`], one allocator), the server also runs under the tracer
+//! and its raw records are converted into a trace after it stops ([`crate::record`]), so the
+//! trace is the program under the live run's own load.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;

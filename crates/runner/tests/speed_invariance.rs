@@ -13,7 +13,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// rails-api (calibrated to the bundled app at 20 requests/s) makes about 45,000 calls per
+/// rails-api (calibrated to the bundled app at 20 requests/s) makes about 88,000 events per
 /// simulated second; a debug build on a 2-core machine keeps up with it at these speeds.
 const SPEEDS: [&str; 3] = ["8", "15", "30"];
 /// Steady RSS within this fraction of the median over the three speeds. Short runs (0.1 h)
