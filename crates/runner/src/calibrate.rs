@@ -102,6 +102,14 @@ impl Hist {
         self.n += 1;
     }
 
+    /// Adds every sample of `other` (same bins).
+    pub fn merge(&mut self, other: &Hist) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.n += other.n;
+    }
+
     /// Samples.
     pub fn len(&self) -> u64 {
         self.n
@@ -822,20 +830,17 @@ pub fn size_table(h: &Hist, points: usize) -> Vec<(u64, u64, f64)> {
     rows
 }
 
-/// The trace's size table as TOML lines for a profile's `[mix]` section.
-pub fn size_table_toml(c: &Calibration, points: usize) -> String {
+/// A trace's size table as TOML lines for a profile's `[mix]` section.
+pub fn size_table_toml(trace: &Side, points: usize) -> String {
     let mut h = Hist::default();
     for d in [Dist::SizeMalloc, Dist::SizeCalloc, Dist::SizeAligned] {
-        if let Some(x) = c.trace.fine.get(d) {
-            for (a, b) in h.counts.iter_mut().zip(&x.counts) {
-                *a += b;
-            }
-            h.n += x.n;
+        if let Some(x) = trace.fine.get(d) {
+            h.merge(x);
         }
     }
     let mut s = format!(
         "# measured size table: malloc, calloc and aligned sizes of {} ({} calls); the {points} most frequent sizes exactly, the rest in power-of-two ranges\ntable = [\n",
-        c.trace.stats.trace.display(), h.n
+        trace.stats.trace.display(), h.n
     );
     for (lo, hi, share) in size_table(&h, points) {
         // Six decimals, or four significant digits for rare sizes (a share is never 0).
@@ -852,12 +857,21 @@ pub fn size_table_toml(c: &Calibration, points: usize) -> String {
 
 /// The command: computes and prints the comparison.
 pub fn main(a: &CalibrateArgs, workloads_dir: &Path) -> anyhow::Result<()> {
+    if let (Some(points), None) = (a.size_table, &a.cdf) {
+        // The table needs the trace only: the profile's events are not generated.
+        Profile::resolve(&a.workload, workloads_dir)?;
+        print!(
+            "{}",
+            size_table_toml(&trace_side(&a.trace, a.partial)?, points)
+        );
+        return Ok(());
+    }
     let c = calibrate(a, workloads_dir)?;
     if let Some(path) = &a.cdf {
         write_cdf(&c, path)?;
     }
     if let Some(points) = a.size_table {
-        print!("{}", size_table_toml(&c, points));
+        print!("{}", size_table_toml(&c.trace, points));
         return Ok(());
     }
     let mut out = std::io::stdout().lock();

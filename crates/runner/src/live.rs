@@ -174,6 +174,17 @@ pub fn run(plan: &LivePlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Run
         })
         .collect::<anyhow::Result<_>>()?;
     let duration_s = plan.load.duration.as_secs_f64();
+    let mut live = LiveRecord {
+        server_command: plan.server.clone(),
+        mix: plan.load.mix.file.display().to_string(),
+        pacing: plan.load.pacing,
+        connections: plan.load.connections,
+        duration_s,
+        ready_path: plan.ready_path.clone(),
+        seed: plan.load.seed,
+        recorded_trace: plan.record.as_ref().map(|r| r.trace.display().to_string()),
+        recording: None,
+    };
     let mut record = RunRecord {
         schema_version: SCHEMA_VERSION,
         mode: "live".into(),
@@ -189,18 +200,7 @@ pub fn run(plan: &LivePlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Run
             kind: "live".into(),
             profile: None,
             trace: None,
-            live: serde_json::to_value(LiveRecord {
-                server_command: plan.server.clone(),
-                mix: plan.load.mix.file.display().to_string(),
-                pacing: plan.load.pacing,
-                connections: plan.load.connections,
-                duration_s,
-                ready_path: plan.ready_path.clone(),
-                seed: plan.load.seed,
-                recorded_trace: plan.record.as_ref().map(|r| r.trace.display().to_string()),
-                recording: None,
-            })
-            .ok(),
+            live: serde_json::to_value(&live).ok(),
         },
         hours: duration_s / 3600.0,
         seed: plan.load.seed,
@@ -283,9 +283,8 @@ pub fn run(plan: &LivePlan, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Run
             if !plan.quiet {
                 eprintln!("{text}");
             }
-            if let Some(live) = record.workload.live.as_mut() {
-                live["recording"] = serde_json::Value::String(text);
-            }
+            live.recording = Some(text);
+            record.workload.live = serde_json::to_value(&live).ok();
         }
         record.allocators[i].version = Some(envs[i].1.clone());
         if !plan.quiet {
