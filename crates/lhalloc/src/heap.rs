@@ -123,8 +123,26 @@ pub fn malloc_small(cls: usize) -> *mut u8 {
 pub fn malloc(size: usize) -> *mut u8 {
     if size <= SMALL_MAX {
         malloc_small(size_class::class_of(size))
+    } else if size <= solo::MALLOC_MAX {
+        malloc_medium(size)
     } else {
         malloc_large(size, MIN_ALIGN, false)
+    }
+}
+
+/// Allocates a medium block (`SMALL_MAX < size <= solo::MALLOC_MAX`) as a solo block: slots
+/// of a segment, dirty ones first, so that a buffer allocated and freed over and over reuses
+/// resident memory instead of faulting in a fresh mapping each time (falls back to a large
+/// block if no segment can be had).
+#[cold]
+fn malloc_medium(size: usize) -> *mut u8 {
+    init::ensure();
+    purge::maybe_run(os::now_ns());
+    let p = solo::alloc(size);
+    if p.is_null() {
+        large::alloc(size, MIN_ALIGN, false)
+    } else {
+        p
     }
 }
 

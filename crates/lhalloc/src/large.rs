@@ -1,6 +1,8 @@
-//! Large blocks (> 128 KiB, or alignment > 64 KiB): each gets its own mapping, whose base is
-//! aligned to 4 MiB so that `segment::region_of` finds its header; the block starts at
-//! `base + offset` with `offset = max(64, align)` (or 4 MiB when the alignment is larger).
+//! Large blocks (`malloc` > 1 MiB, `calloc` or aligned requests > 128 KiB, or alignment > 64
+//! KiB; a `malloc` of 128 KiB - 1 MiB is a solo block, `solo::MALLOC_MAX`): each gets its own
+//! mapping, whose base is aligned to 4 MiB so that `segment::region_of` finds its header; the
+//! block starts at `base + offset` with `offset = max(64, align)` (or 4 MiB when the alignment
+//! is larger).
 //!
 //! Freed mappings up to [`CACHE_MAX_BLOCK`] are kept in a small cache for up to the purge delay
 //! and reused best-fit (a mapping is reused only if it wastes at most a quarter), so that a

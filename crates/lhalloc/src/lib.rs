@@ -58,8 +58,11 @@ pub mod c {
 /// Crate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Largest request served from size-classed pages; larger ones are mapped individually.
+/// Largest request served from size-classed pages.
 pub const SMALL_MAX: usize = geometry::SMALL_MAX;
+/// Largest `malloc` served as a solo block in a segment's slots (above [`SMALL_MAX`]); larger
+/// ones, and `calloc` or aligned requests above [`SMALL_MAX`], are mapped individually.
+pub const MEDIUM_MAX: usize = solo::MALLOC_MAX;
 
 /// Initialises the allocator now (it otherwise initialises on its first slow path). Never
 /// creates a thread; the preload library calls it from its constructor.

@@ -1,5 +1,6 @@
-//! Solo blocks: a block that has grown by `realloc` past [`PROMOTE_MIN`] moves into a run of
-//! slots of its own (a *solo page*), where later growth is in place: first into the rest of
+//! Solo blocks: a block that has grown by `realloc` past [`PROMOTE_MIN`], or a `malloc` of
+//! more than `SMALL_MAX` up to [`MALLOC_MAX`], lives in a run of slots of its own (a *solo
+//! page*), where later growth is in place: first into the rest of
 //! its slots, then into the free slots right after it in its segment. Only the bytes written
 //! become resident, so the headroom costs address space, not memory; no system call and no
 //! new mapping is involved (unlike moving to a large mapping), and a block at least one OS
@@ -24,6 +25,12 @@ use crate::segment;
 pub const PROMOTE_MIN: usize = OS_PAGE;
 /// Largest solo block: a segment's page slots.
 pub const SOLO_MAX: usize = (SLOTS - 1) * SLOT_SIZE;
+/// Largest `malloc` served as a solo block (above `SMALL_MAX`): a quarter of a segment, so
+/// that a segment still holds several of them next to its other pages. Larger requests get a
+/// mapping of their own. Below this, buffers freed and allocated again (request bodies,
+/// socket reads, exports) reuse a freed block's dirty slots instead of a fresh mapping whose
+/// every OS page faults when written.
+pub const MALLOC_MAX: usize = 16 * SLOT_SIZE;
 
 fn slots_for(size: usize) -> usize {
     size.div_ceil(SLOT_SIZE).max(1)

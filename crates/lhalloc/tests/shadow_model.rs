@@ -213,6 +213,31 @@ fn edge_cases() {
 }
 
 #[test]
+fn medium_mallocs_are_solo_blocks_and_larger_ones_mappings() {
+    const SLOT: usize = 64 << 10;
+    // SAFETY: plain use of the C API; blocks are written only within their sizes.
+    unsafe {
+        for n in [lhalloc::SMALL_MAX + 1, 300 << 10, lhalloc::MEDIUM_MAX] {
+            let p = c::malloc(n);
+            assert!(!p.is_null());
+            // A solo block starts its slots (64 KiB-aligned); a large block starts 64 bytes
+            // into its mapping, after the header.
+            assert_eq!(p as usize % SLOT, 0, "malloc({n}) is not a solo block");
+            assert!(c::usable_size(p) >= n);
+            core::ptr::write_bytes(p, 0x5a, n);
+            c::free(p);
+        }
+        let n = lhalloc::MEDIUM_MAX + 1;
+        let p = c::malloc(n);
+        assert!(!p.is_null());
+        assert_eq!(p as usize % SLOT, 64, "malloc({n}) is not a large block");
+        core::ptr::write_bytes(p, 0x5a, n);
+        c::free(p);
+    }
+    lhalloc::validate().unwrap();
+}
+
+#[test]
 fn large_realloc_grows_in_place_or_moves_intact() {
     // SAFETY: plain use of the C API; the block is written only within its size.
     unsafe {

@@ -3,14 +3,17 @@
  *
  * T worker threads serve requests back to back for LOAD seconds, then sleep IDLE seconds.
  * A request allocates OBJS objects whose sizes are log-uniform between 16 B and 32 KiB
- * (one in 50 between 64 KiB and 1 MiB: buffers), writes them, grows one string by realloc
+ * (one in 50 between 64 KiB and 1 MiB: buffers), writes every byte of them (writing only a
+ * block's first bytes would reward allocators that hand out untouched memory rather than
+ * reuse freed memory), grows one string by realloc
  * (x1.5 steps up to 1..64 KiB), and frees them at the end, except a fraction KEEP that goes
  * into a shared cache of CACHE entries (a random slot; the object it replaces is freed by
  * whichever thread evicts it, so frees cross threads). Live memory is therefore bounded, and
  * what lingers is the allocator's fragmentation and caching.
  *
  * A sampler thread reads RSS (/proc/self/statm) every 100 ms. Output (one line, key=value):
- * requests, cpu_us_per_req (getrusage user+sys over requests), p50_us / p99_us of request
+ * requests, cpu_us_per_req (getrusage user+sys over requests), faults_per_req (minor page
+ * faults of the load phase over requests), p50_us / p99_us of request
  * service time, rss_load_mib (mean over the second half of the load phase), rss_peak_mib,
  * rss_idle_mib (at the end of the idle pause).
  *
@@ -75,8 +78,7 @@ static void *worker(void *arg) {
         for (int i = 0; i < OBJS; i++) {
             size_t n = size_of_obj(&s);
             objs[i] = malloc(n);
-            memset(objs[i], i, n < 256 ? n : 256);
-            ((char *)objs[i])[n - 1] = 1;
+            memset(objs[i], i, n);   /* every byte: a server writes what it allocates */
         }
         /* a string built by appending */
         size_t cap = 32, lim = 1024 + rng(&s) % (63 << 10);
@@ -156,7 +158,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < threads; i++) { memcpy(all + k, lat[i], sizeof(float) * nlat[i]); k += nlat[i]; }
     qsort(all, total, sizeof(float), cmpf);
     double p50 = total ? all[total / 2] : 0, p99 = total ? all[(long)(total * 0.99)] : 0;
-    printf("requests=%ld cpu_us_per_req=%.2f p50_us=%.1f p99_us=%.1f rss_load_mib=%.1f rss_peak_mib=%.1f rss_idle_mib=%.1f\n",
-           reqs, cpu * 1e6 / (reqs ? reqs : 1), p50, p99, n ? sum / n : 0, peak, idle);
+    printf("requests=%ld cpu_us_per_req=%.2f faults_per_req=%.1f p50_us=%.1f p99_us=%.1f rss_load_mib=%.1f rss_peak_mib=%.1f rss_idle_mib=%.1f\n",
+           reqs, cpu * 1e6 / (reqs ? reqs : 1), (double)ru.ru_minflt / (reqs ? reqs : 1), p50, p99,
+           n ? sum / n : 0, peak, idle);
     return 0;
 }
