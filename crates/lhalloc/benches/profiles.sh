@@ -21,12 +21,7 @@ root=results/runs/profiles-$stamp
 mkdir -p "$root/bin"
 cargo build --release -p runner >&2
 cp target/release/runner "$root/bin/runner"
-{
-    echo "command: crates/lhalloc/benches/profiles.sh $hours $allocs $speed"
-    echo "commit: $(git rev-parse HEAD)$(git diff --quiet HEAD -- crates workloads || echo ' (with uncommitted changes)')"
-    echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r)"
-    echo "started: $(date -u +%FT%TZ)"
-} > "$root/context.txt"
+scripts/run-context crates/lhalloc/benches/profiles.sh $hours $allocs $speed > "$root/context.txt"
 for workload in rails-api rails-html sidekiq; do
     for seed in 1 2 3; do
         name=$workload-seed$seed
