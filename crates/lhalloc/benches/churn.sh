@@ -5,6 +5,8 @@
 #
 # Usage: crates/lhalloc/benches/churn.sh [REPEATS [THREADS LOAD_S IDLE_S]] > raw.txt
 #   defaults: 3 repeats, 5 threads, 30 s of load, 10 s idle.
+#   CHURN_ALLOCS="jemalloc ours base" runs only those (default: every allocator but base);
+#   base is another build of lhalloc's preload library, CHURN_BASE_SO=PATH (for A/B runs).
 # Needs: cc, libjemalloc2, libmimalloc2.0 (Debian packages), a release build of
 # lhalloc-preload (built here if missing).
 set -euo pipefail
@@ -20,7 +22,7 @@ OURS=$PWD/target/release/liblhalloc_preload.so
 JE=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 MI=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2
 for seed in $(seq 1 "$REPEATS"); do
-  for alloc in glibc glibc-arena2 jemalloc mimalloc ours ours-bg; do
+  for alloc in ${CHURN_ALLOCS:-glibc glibc-arena2 jemalloc mimalloc ours ours-bg}; do
     env=()
     case $alloc in
       glibc) ;;
@@ -29,6 +31,8 @@ for seed in $(seq 1 "$REPEATS"); do
       mimalloc) env=(LD_PRELOAD=$MI) ;;
       ours) env=(LD_PRELOAD=$OURS) ;;
       ours-bg) env=(LD_PRELOAD=$OURS LHALLOC_BACKGROUND=1) ;;
+      base) env=(LD_PRELOAD=${CHURN_BASE_SO:?CHURN_BASE_SO=PATH of the base library}) ;;
+      *) echo "churn.sh: unknown allocator $alloc in CHURN_ALLOCS" >&2; exit 2 ;;
     esac
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     res=$(env "${env[@]}" "$OUT/churn" "$THREADS" "$LOAD" "$IDLE" "$seed")

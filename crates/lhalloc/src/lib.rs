@@ -15,6 +15,7 @@
 
 mod c_api;
 mod counters;
+mod demand;
 mod geometry;
 mod global_alloc;
 mod heap;

@@ -11,6 +11,7 @@
 use core::ptr;
 use core::sync::atomic::Ordering;
 
+use crate::demand::Demand;
 use crate::lock::Lock;
 use crate::page::Page;
 use crate::purge_flags;
@@ -23,12 +24,8 @@ pub const BUCKETS: usize = 4;
 pub struct Pool {
     pub heads: [*const Page; BUCKETS],
     pub len: usize,
-    /// Free bytes of the pages threads took from this pool since `window_at`.
-    pub taken: usize,
-    /// The same over the window before (one purge delay long).
-    pub taken_prev: usize,
-    /// When the current demand window started, ns.
-    pub window_at: u64,
+    /// Free bytes threads took from this pool (its reserve, kept unpurged by the purge round).
+    pub demand: Demand,
 }
 
 /// Unpurged free bytes of a page (its free blocks and uncollected remote frees count as
@@ -40,26 +37,6 @@ pub fn free_bytes(page: &Page) -> usize {
     cap.saturating_sub(used + purged) * page.bsize()
 }
 
-impl Pool {
-    /// The pool's recent demand: the free bytes threads took from it over the last purge
-    /// delay (the larger of the current and the previous window). The purge round keeps that
-    /// much free memory unpurged in the fullest pages, which refills take first: purging it
-    /// would only make the next delay's refills fault it back in.
-    pub fn demand(&mut self, now: u64, delay: u64) -> usize {
-        let age = now.saturating_sub(self.window_at);
-        if age >= delay {
-            self.taken_prev = if age >= delay.saturating_mul(2) {
-                0
-            } else {
-                self.taken
-            };
-            self.taken = 0;
-            self.window_at = now;
-        }
-        self.taken.max(self.taken_prev)
-    }
-}
-
 // SAFETY: the raw pointers lead to page descriptors whose pool fields are only touched under
 // this pool's lock; moving the state between threads is how the lock is used.
 unsafe impl Send for Pool {}
@@ -69,9 +46,7 @@ pub static POOLS: [Lock<Pool>; NUM_CLASSES] = [const {
     Lock::new(Pool {
         heads: [ptr::null(); BUCKETS],
         len: 0,
-        taken: 0,
-        taken_prev: 0,
-        window_at: 0,
+        demand: Demand::new(),
     })
 }; NUM_CLASSES];
 
@@ -174,7 +149,7 @@ pub fn take(cls: usize) -> *const Page {
             // Demand: every free block the taker may allocate, purged ones too (re-carved).
             let cap = page.capacity.load(Ordering::Relaxed) as usize;
             let used = page.used.load(Ordering::Relaxed) as usize;
-            pool.taken += cap.saturating_sub(used) * page.bsize();
+            pool.demand.take(cap.saturating_sub(used) * page.bsize());
             return p;
         }
     }

@@ -9,8 +9,8 @@
 //!   page has been pooled (or last trimmed) for the delay and its free set grew since, so at
 //!   most once per delay per page and at most about two delays after a block was freed
 //!   (`Page::trim`); but, fullest page first, as many free bytes as refills took from the
-//!   pool over the last delay stay unpurged (the pool's reserve, `Pool::demand`): they would
-//!   be faulted back in within the next delay;
+//!   pool over the last delay stay unpurged (the pool's reserve, `Pool::demand`,
+//!   `demand.rs`): they would be faulted back in within the next delay;
 //! - the stale tail of a solo page (memory of earlier pages past its block), once the block
 //!   is the delay old (`segment::purge`);
 //! - cached large mappings, from the time they were freed;
@@ -126,7 +126,7 @@ fn collect_pool(cls: usize, now: u64, delay: u64) {
             pool.heads = [ptr::null(); BUCKETS];
             pool.len = 0;
             // Free memory the next delay's refills will take (fullest pages first) is kept.
-            let mut reserve = pool.demand(now, delay);
+            let mut reserve = pool.demand.recent(now, delay);
             for &head in heads.iter().rev() {
                 let mut p = head;
                 while !p.is_null() {

@@ -18,6 +18,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::counters;
+use crate::demand::Demand;
 use crate::geometry::{os_pages, KIND_SEGMENT, SEGMENT_SIZE, SLOTS, SLOT_SIZE};
 use crate::lock::Lock;
 use crate::os;
@@ -68,6 +69,9 @@ pub const HEADER_RESIDENT: usize = os_pages(core::mem::offset_of!(Segment, maps)
 pub struct SegState {
     pub head: *mut Segment,
     pub count: usize,
+    /// Dirty slot bytes that pages and solo pages took (reused while still resident): the cap
+    /// on free-but-unpurged slot bytes is raised to this recent demand (`free_page`).
+    pub dirty_demand: Demand,
 }
 
 // SAFETY: the raw pointers lead to segment headers, which are only touched under the segment
@@ -78,6 +82,7 @@ unsafe impl Send for SegState {}
 pub static SEGMENTS: Lock<SegState> = Lock::new(SegState {
     head: ptr::null_mut(),
     count: 0,
+    dirty_demand: Demand::new(),
 });
 
 /// Number of mapped segments (for statistics without the lock).
@@ -134,24 +139,59 @@ pub fn segment_of(page: &Page) -> *mut Segment {
     ((page as *const Page as usize) & !(SEGMENT_SIZE - 1)) as *mut Segment
 }
 
+/// The first slots of every run of `n` (`1..SLOTS`) contiguous free slots in `free` (slot 0,
+/// the header, is never one).
+///
+/// Bit `i` of `starts` stays set while slots `i..i + len` are all free: and-ing `starts` with
+/// itself shifted right by `step <= len` extends every run by `step`, so a run of 16 takes 4
+/// steps instead of a scan of 63 positions (this runs under the segment lock, once per listed
+/// segment, for every page taken). Bits shifted in from the top are zero, so no run reaches
+/// past slot 63.
+fn run_starts(free: u64, n: usize) -> u64 {
+    debug_assert!((1..SLOTS).contains(&n));
+    let mut starts = free & !1;
+    let mut len = 1;
+    while len < n {
+        let step = len.min(n - len);
+        starts &= starts >> step;
+        len += step;
+    }
+    starts
+}
+
 /// Finds `n` contiguous free slots in `free`; returns the first.
 fn find_run(free: u64, n: usize) -> Option<usize> {
-    if n == 1 {
-        return if free == 0 {
-            None
-        } else {
-            Some(free.trailing_zeros() as usize)
-        };
+    let starts = run_starts(free, n);
+    (starts != 0).then(|| starts.trailing_zeros() as usize)
+}
+
+/// Among the runs of `n` free slots, the one holding the most dirty (resident) slots, with
+/// that count: the fewer clean slots a page or medium block takes, the fewer OS pages fault
+/// when it is written. Candidates are the first free run and the runs that begin where a run
+/// of dirty slots begins or end where one ends (a wholly dirty run, if any, is among them:
+/// moved to end where its dirty run ends, it stays wholly dirty and starts no earlier).
+/// `dirty` is within `free`.
+fn dirtiest_run(free: u64, dirty: u64, n: usize) -> Option<(usize, usize)> {
+    let starts = run_starts(free, n);
+    if starts == 0 {
+        return None;
     }
-    let mask = (1u64 << n) - 1;
-    let mut i = 1;
-    while i + n <= SLOTS {
-        if (free >> i) & mask == mask {
-            return Some(i);
+    let window = (1u64 << n) - 1;
+    let score = |i: usize| ((dirty >> i) & window).count_ones() as usize;
+    let first = starts.trailing_zeros() as usize;
+    let mut best = (first, score(first));
+    let begins = dirty & !(dirty << 1);
+    let ends = dirty & !(dirty >> 1);
+    let mut cands = starts & (begins | (ends >> (n - 1)));
+    while cands != 0 && best.1 < n {
+        let i = cands.trailing_zeros() as usize;
+        cands &= cands - 1;
+        let sc = score(i);
+        if sc > best.1 {
+            best = (i, sc);
         }
-        i += 1;
     }
-    None
+    Some(best)
 }
 
 /// Maps and initialises a new segment (not yet listed); null on failure.
@@ -209,18 +249,21 @@ fn take_slots(
         let mut st = SEGMENTS.lock();
         let mut seg = st.head;
         let mut found: Option<(*mut Segment, usize)> = None;
-        let mut fallback: Option<(*mut Segment, usize)> = None;
+        // The run with the most dirty slots, of the segments walked so far.
+        let mut fallback: Option<(*mut Segment, usize, usize)> = None;
         let dirty_first = counters::get(&counters::DIRTY) >= n * SLOT_SIZE;
         while !seg.is_null() {
             // SAFETY: segments on the list are mapped; their headers are guarded by the lock.
             let s = unsafe { &*seg };
             if dirty_first {
-                if let Some(i) = find_run(s.dirty_slots.get(), n) {
-                    found = Some((seg, i));
-                    break;
-                }
-                if fallback.is_none() {
-                    fallback = find_run(s.free_slots.get(), n).map(|i| (seg, i));
+                if let Some((i, dirty)) = dirtiest_run(s.free_slots.get(), s.dirty_slots.get(), n) {
+                    if dirty == n {
+                        found = Some((seg, i));
+                        break;
+                    }
+                    if fallback.map_or(true, |(_, _, best)| dirty > best) {
+                        fallback = Some((seg, i, dirty));
+                    }
                 }
             } else if let Some(i) = find_run(s.free_slots.get(), n) {
                 found = Some((seg, i));
@@ -229,7 +272,7 @@ fn take_slots(
             seg = s.next.get();
         }
         if found.is_none() {
-            found = fallback;
+            found = fallback.map(|(seg, i, _)| (seg, i));
         }
         if found.is_none() && !fresh.is_null() {
             // SAFETY: `fresh` is our private, initialised segment; we list it under the lock.
@@ -251,6 +294,7 @@ fn take_slots(
             let was_dirty = (s.dirty_slots.get() & mask).count_ones() as usize;
             s.dirty_slots.set(s.dirty_slots.get() & !mask);
             counters::sub(&counters::DIRTY, was_dirty * SLOT_SIZE);
+            st.dirty_demand.take(was_dirty * SLOT_SIZE);
             let mut extent = 0;
             for i in first..first + n {
                 s.head[i].store(first as u8, Ordering::Relaxed);
@@ -419,8 +463,11 @@ pub unsafe fn free_page(page: &Page) {
     let seg = segment_of(page);
     let first = (page.start.get() as usize - seg as usize) / SLOT_SIZE;
     let n = page.slots.get() as usize;
+    let delay = crate::options::purge_delay_ns();
+    let demand;
     {
-        let _st = SEGMENTS.lock();
+        let mut st = SEGMENTS.lock();
+        demand = st.dirty_demand.recent(now, delay);
         // SAFETY: the page's segment is mapped while the page is in use, and we hold the lock.
         let s = unsafe { &*seg };
         if page.class.get() == SOLO_CLASS {
@@ -444,9 +491,32 @@ pub unsafe fn free_page(page: &Page) {
             EMPTY_SEGMENTS.fetch_add(1, Ordering::Relaxed);
         }
     }
-    let delay = crate::options::purge_delay_ns();
-    if delay == 0 || counters::get(&counters::DIRTY) > crate::options::purge_cap_bytes() {
+    if delay == 0 {
         purge(now, 0);
+    } else {
+        // The cap bounds dirty slots nobody is reusing; dirty slots that pages and medium
+        // blocks took again within the last delay are working memory, not a surplus.
+        let cap = crate::options::purge_cap_bytes().max(demand);
+        if counters::get(&counters::DIRTY) > cap {
+            purge_over_cap(now, delay, cap);
+        }
+    }
+}
+
+/// Brings the free-but-unpurged slot bytes from above `cap` down to `cap / 2`, oldest first:
+/// slots dirty for at least half the delay, then a quarter, ... then any. The slots freed last
+/// are the ones the next `take_slots` reuses (dirty first), so purging them would only make
+/// their next user fault them in again. Stopping at half the cap leaves room for the next
+/// frees before the cap is passed again.
+fn purge_over_cap(now: u64, delay: u64, cap: usize) {
+    let target = cap / 2;
+    let mut age = delay / 2;
+    loop {
+        purge_down_to(now, age, target);
+        if age == 0 || counters::get(&counters::DIRTY) <= target {
+            return;
+        }
+        age = if age <= delay / 16 { 0 } else { age / 2 };
     }
 }
 
@@ -483,6 +553,12 @@ const PURGE_BATCH: usize = 32;
 /// that are entirely free and purged (one is kept as a spare). System calls happen with the
 /// lock released. Returns the bytes given back.
 pub fn purge(now: u64, delay: u64) -> usize {
+    purge_down_to(now, delay, 0)
+}
+
+/// [`purge`], except that it stops purging slots once the free-but-unpurged slot bytes are at
+/// most `keep` (stale solo tails and empty segments are handled all the same).
+fn purge_down_to(now: u64, delay: u64, keep: usize) -> usize {
     let mut total = 0;
     loop {
         let mut runs: [(*mut u8, usize); PURGE_BATCH] = [(ptr::null_mut(), 0); PURGE_BATCH];
@@ -537,7 +613,7 @@ pub fn purge(now: u64, delay: u64) -> usize {
                     }
                 }
                 let mut bits = old;
-                while bits != 0 {
+                while bits != 0 && counters::get(&counters::DIRTY) > keep {
                     if nruns == PURGE_BATCH {
                         more = true;
                         break;
@@ -692,5 +768,77 @@ pub unsafe fn after_fork_child(self_held: bool) {
             counters::add(&counters::DIRTY, p.count_ones() as usize * SLOT_SIZE);
         }
         seg = s.next.get();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The scan `find_run` replaced: every start from slot 1 on, in order.
+    fn scan(free: u64, n: usize) -> Option<usize> {
+        (1..=SLOTS - n).find(|&i| (i..i + n).all(|k| free & (1u64 << k) != 0))
+    }
+
+    proptest! {
+        #[test]
+        fn find_run_finds_the_first_run_a_scan_finds(free in any::<u64>(), n in 1usize..SLOTS) {
+            prop_assert_eq!(find_run(free, n), scan(free, n));
+        }
+
+        /// Sparse maps (each slot free with probability 1/8) rarely hold long runs; dense
+        /// ones (7/8) hold them often: both ends of the search are exercised.
+        #[test]
+        fn find_run_agrees_on_sparse_and_dense_maps(
+            a in any::<u64>(), b in any::<u64>(), c in any::<u64>(), n in 1usize..SLOTS,
+        ) {
+            prop_assert_eq!(find_run(a & b & c, n), scan(a & b & c, n));
+            prop_assert_eq!(find_run(a | b | c, n), scan(a | b | c, n));
+        }
+    }
+
+    proptest! {
+        /// `dirtiest_run` finds a run whenever a scan does, returns a run of free slots with
+        /// its true dirty count, and a wholly dirty one whenever there is one.
+        #[test]
+        fn dirtiest_run_is_free_counted_and_wholly_dirty_when_possible(
+            a in any::<u64>(), b in any::<u64>(), c in any::<u64>(), n in 1usize..SLOTS,
+        ) {
+            for free in [a | b, a, a | b | c] {
+                let dirty = free & (b ^ c);
+                let got = dirtiest_run(free, dirty, n);
+                prop_assert_eq!(got.is_some(), scan(free, n).is_some());
+                if let Some((i, d)) = got {
+                    prop_assert!(i >= 1 && i + n <= SLOTS);
+                    let window = ((1u64 << n) - 1) << i;
+                    prop_assert_eq!(free & window, window);
+                    prop_assert_eq!((dirty & window).count_ones() as usize, d);
+                    if scan(dirty, n).is_some() {
+                        prop_assert_eq!(d, n);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dirtiest_run_prefers_resident_slots() {
+        // Slots 1-8 free and clean, 9-11 free and dirty: a run of 4 takes 8-11, not 1-4.
+        let free = 0xffe;
+        let dirty = 0xe00;
+        assert_eq!(dirtiest_run(free, dirty, 4), Some((8, 3)));
+        assert_eq!(dirtiest_run(free, dirty, 3), Some((9, 3)));
+        assert_eq!(dirtiest_run(free, 0, 4), Some((1, 0)));
+    }
+
+    #[test]
+    fn find_run_edges() {
+        assert_eq!(find_run(!0, SLOTS - 1), Some(1));
+        assert_eq!(find_run(!0, 1), Some(1));
+        assert_eq!(find_run(1, 1), None);
+        assert_eq!(find_run(1u64 << 63, 1), Some(63));
+        assert_eq!(find_run(0b1110, 3), Some(1));
+        assert_eq!(find_run(0b1110, 4), None);
     }
 }

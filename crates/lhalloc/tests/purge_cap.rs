@@ -1,0 +1,89 @@
+//! The cap on free-but-unpurged slot memory (`segment::free_page`): past it, dirty slots are
+//! purged oldest first down to half the cap, so the slots freed last stay resident for the
+//! next user; and dirty slots reused within the purge delay raise the cap (they are working
+//! memory). One test function: the options and statistics are process-wide.
+
+use lhalloc::c;
+
+const MIB: usize = 1 << 20;
+/// A medium block (a solo page of 16 slots).
+const BLOCK: usize = 1000 << 10;
+
+/// Minor page faults of this thread so far.
+fn minor_faults() -> i64 {
+    // SAFETY: getrusage writes the struct we pass.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut ru), 0);
+        ru.ru_minflt
+    }
+}
+
+fn alloc_written(n: usize) -> Vec<usize> {
+    (0..n)
+        .map(|_| {
+            // SAFETY: plain allocation, then writes within its size.
+            unsafe {
+                let p = c::malloc(BLOCK);
+                assert!(!p.is_null());
+                p.write_bytes(7, BLOCK);
+                p as usize
+            }
+        })
+        .collect()
+}
+
+fn free_all(blocks: Vec<usize>) {
+    for p in blocks {
+        // SAFETY: each block is live and freed once.
+        unsafe { c::free(p as *mut u8) };
+    }
+}
+
+#[test]
+fn the_cap_purges_oldest_first_to_half_and_reused_dirty_memory_raises_it() {
+    // A delay no test outlasts: only the cap purges here.
+    lhalloc::set_purge_delay_ns(600_000_000_000);
+    lhalloc::set_purge_cap_bytes(8 * MIB);
+
+    // 1. No reuse yet: freeing 24 MiB of blocks leaves at most the cap unpurged...
+    let blocks = alloc_written(24);
+    let before = lhalloc::stats();
+    free_all(blocks);
+    let after = lhalloc::stats();
+    let kept = after.resident as isize - (before.resident as isize - 24 * MIB as isize);
+    assert!(
+        kept <= 8 * MIB as isize,
+        "{kept} bytes of 24 MiB freed stayed resident, cap 8 MiB: {before:?} -> {after:?}"
+    );
+    // ... and at least a few blocks' worth (it stops at half the cap, not at zero)...
+    assert!(
+        kept >= 3 * MIB as isize,
+        "only {kept} bytes stayed resident: {after:?}"
+    );
+    // ... and the blocks freed last are the ones kept: three new blocks fault almost nothing.
+    let f0 = minor_faults();
+    let again = alloc_written(3);
+    let faults = minor_faults() - f0;
+    assert!(
+        faults < (3 * BLOCK / 4096 / 4) as i64,
+        "{faults} minor faults writing 3 blocks that should reuse resident slots"
+    );
+    free_all(again);
+
+    // 2. Reuse: the same 6 MiB allocated and freed ten times within the delay is 60 MiB of
+    // dirty slots taken again: the cap is raised to that, and 24 MiB freed stay resident.
+    for _ in 0..10 {
+        free_all(alloc_written(6));
+    }
+    let blocks = alloc_written(24);
+    let before = lhalloc::stats();
+    free_all(blocks);
+    let after = lhalloc::stats();
+    let kept = after.resident as isize - (before.resident as isize - 24 * MIB as isize);
+    assert!(
+        kept >= 20 * MIB as isize,
+        "with 60 MiB of recent reuse, only {kept} of 24 MiB freed stayed resident: {after:?}"
+    );
+    lhalloc::validate().expect("heap invariants");
+}
