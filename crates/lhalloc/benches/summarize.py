@@ -11,7 +11,10 @@ for line in sys.stdin:
     if "alloc" not in kv:
         continue
     rows.setdefault(kv["alloc"], []).append(kv)
-keys = ["rss_load_mib", "rss_peak_mib", "rss_idle_mib", "p50_us", "p99_us", "cpu_us_per_req", "requests"]
+keys = ["rss_load_mib", "rss_peak_mib", "rss_idle_mib", "p50_us", "p99_us", "cpu_us_per_req",
+        "faults_per_req", "requests"]
+# Older raw files have no faults_per_req: keep the columns every line has.
+keys = [k for k in keys if all(k in r for rs in rows.values() for r in rs)]
 med = {a: {k: statistics.median(float(r[k]) for r in rs) for k in keys} for a, rs in rows.items()}
 print("| allocator | runs | " + " | ".join(keys) + " |")
 print("|---|---|" + "---|" * len(keys))
