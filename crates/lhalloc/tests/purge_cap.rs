@@ -42,6 +42,18 @@ fn free_all(blocks: Vec<usize>) {
     }
 }
 
+/// Frees `blocks` and returns how many of their bytes stayed resident (by `stats().resident`).
+fn kept_after_freeing(blocks: Vec<usize>) -> (isize, lhalloc::Stats) {
+    let freed = (blocks.len() * BLOCK) as isize;
+    let before = lhalloc::stats();
+    free_all(blocks);
+    let after = lhalloc::stats();
+    (
+        after.resident as isize - (before.resident as isize - freed),
+        after,
+    )
+}
+
 #[test]
 fn the_cap_purges_down_to_half_what_stays_is_reused_and_recent_reuse_raises_it() {
     // A delay no test outlasts: only the cap purges here.
@@ -50,14 +62,10 @@ fn the_cap_purges_down_to_half_what_stays_is_reused_and_recent_reuse_raises_it()
 
     // 1. No reuse yet: freeing 9 blocks (~9 MiB) passes the cap at the last free: at most the
     // cap stays unpurged...
-    let blocks = alloc_written(9);
-    let before = lhalloc::stats();
-    free_all(blocks);
-    let after = lhalloc::stats();
-    let kept = after.resident as isize - (before.resident as isize - 9 * BLOCK as isize);
+    let (kept, after) = kept_after_freeing(alloc_written(9));
     assert!(
         kept <= 8 * MIB as isize,
-        "{kept} bytes of 9 blocks freed stayed resident, cap 8 MiB: {before:?} -> {after:?}"
+        "{kept} bytes of 9 blocks freed stayed resident, cap 8 MiB: {after:?}"
     );
     // ... and at least three blocks' worth (it stops at half the cap, not at zero)...
     assert!(
@@ -75,18 +83,14 @@ fn the_cap_purges_down_to_half_what_stays_is_reused_and_recent_reuse_raises_it()
     free_all(again);
 
     // 2. Reuse: the same 6 MiB allocated and freed ten times within the delay is 60 MiB of
-    // dirty slots taken again: the cap is raised to that, and 24 MiB freed stay resident.
+    // dirty slots taken again: the cap is raised to that, and 24 blocks freed stay resident.
     for _ in 0..10 {
         free_all(alloc_written(6));
     }
-    let blocks = alloc_written(24);
-    let before = lhalloc::stats();
-    free_all(blocks);
-    let after = lhalloc::stats();
-    let kept = after.resident as isize - (before.resident as isize - 24 * MIB as isize);
+    let (kept, after) = kept_after_freeing(alloc_written(24));
     assert!(
         kept >= 20 * MIB as isize,
-        "with 60 MiB of recent reuse, only {kept} of 24 MiB freed stayed resident: {after:?}"
+        "with 60 MiB of recent reuse, only {kept} bytes of 24 blocks freed stayed resident: {after:?}"
     );
     lhalloc::validate().expect("heap invariants");
 }
