@@ -95,16 +95,41 @@ thread_local! {
     static HEAP: Heap = const { Heap::new() };
 }
 
+/// Runs `f` on the calling thread's heap, whose address the thread keeps in its OS TLS word
+/// (`os::thread_word`: two loads, where `HEAP.with` in the preload library is a call).
+#[inline(always)]
+fn with_heap<R>(f: impl FnOnce(&Heap) -> R) -> R {
+    let p = os::thread_word() as *const Heap;
+    if p.is_null() {
+        return with_heap_first(f);
+    }
+    // SAFETY: a non-zero word is the address of this thread's `HEAP` (set by
+    // `with_heap_first` in this thread, or in the thread a forked child copies, at the same
+    // address), which lives as long as the thread: it is const-initialised and has no
+    // destructor. Only this thread uses it.
+    f(unsafe { &*p })
+}
+
+/// [`with_heap`] the first time in a thread: notes the heap's address in the TLS word.
+#[cold]
+#[inline(never)]
+fn with_heap_first<R>(f: impl FnOnce(&Heap) -> R) -> R {
+    HEAP.with(|heap| {
+        os::set_thread_word(heap as *const Heap as usize);
+        f(heap)
+    })
+}
+
 /// Id of the calling thread's heap (`usize::MAX` if it has none yet).
 #[inline]
 pub fn current_id() -> usize {
-    HEAP.with(|h| h.id.get())
+    with_heap(|h| h.id.get())
 }
 
 /// Allocates a block of class `cls`; null on failure.
 #[inline]
 pub fn malloc_small(cls: usize) -> *mut u8 {
-    HEAP.with(|heap| {
+    with_heap(|heap| {
         let page = heap.pages[cls].get();
         if !page.is_null() {
             // SAFETY: a heap's active page is a live descriptor held by this thread.
@@ -137,7 +162,9 @@ pub fn malloc(size: usize) -> *mut u8 {
 #[cold]
 fn malloc_medium(size: usize) -> *mut u8 {
     init::ensure();
-    purge::maybe_run(os::now_ns());
+    if let Some(now) = with_heap(slow_path_clock) {
+        purge::maybe_run(now);
+    }
     let p = solo::alloc(size);
     if p.is_null() {
         large::alloc(size, MIN_ALIGN, false)
@@ -235,7 +262,7 @@ fn alloc_slow(heap: &Heap, cls: usize) -> *mut u8 {
 /// Most slow paths a hot heap goes without reading the clock.
 const CLOCK_SKIP_MAX: u32 = 64;
 
-/// The time, read on this slow path, or `None` when the heap is so hot that reading the clock
+/// The time, read on this slow path (a small class's refill, or a medium block), or `None` when the heap is so hot that reading the clock
 /// (about 40 ns on a VM) on every slow path would be a cost: when the previous read came less
 /// than a sixteenth of the purge interval after the one before, the heap skips twice as many
 /// slow paths as it went through (at most [`CLOCK_SKIP_MAX`]). So rounds start at most about
@@ -381,7 +408,7 @@ pub unsafe fn free(p: *mut u8) {
     if kind == KIND_SEGMENT {
         // SAFETY: `p` is a live block of segment `base`.
         let page = unsafe { segment::page_of(base, p) };
-        HEAP.with(|heap| {
+        with_heap(|heap| {
             if page.owner.load(Ordering::Relaxed) == heap.id.get() {
                 heap.stats.sub(page.bsize());
                 // SAFETY: this thread holds the page and `p` is one of its live blocks.
@@ -502,7 +529,7 @@ fn release_pages(heap: &Heap) {
 /// Releases the calling thread's empty active pages and flushes its remote batch (used by
 /// `reclaim::collect`).
 pub fn release_empty_pages() {
-    HEAP.with(|heap| {
+    with_heap(|heap| {
         heap.batch.flush();
         for slot in heap.pages.iter() {
             let p = slot.get();
@@ -541,7 +568,7 @@ unsafe extern "C" fn thread_exit(arg: *mut libc::c_void) {
 
 /// Calls `f` on the calling thread's active pages (for the validator).
 pub fn for_each_active_page(mut f: impl FnMut(&Page)) {
-    HEAP.with(|heap| {
+    with_heap(|heap| {
         for slot in heap.pages.iter() {
             let p = slot.get();
             if !p.is_null() {
@@ -550,4 +577,33 @@ pub fn for_each_active_page(mut f: impl FnMut(&Page)) {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached() -> usize {
+        with_heap(|h| h as *const Heap as usize)
+    }
+
+    fn own() -> usize {
+        HEAP.with(|h| h as *const Heap as usize)
+    }
+
+    /// The TLS word caches each thread's own heap, not the first thread's.
+    #[test]
+    fn each_thread_finds_its_own_heap() {
+        let here = cached();
+        assert_eq!(here, own());
+        assert_eq!(cached(), here);
+        let there: Vec<(usize, usize)> = (0..4)
+            .map(|_| std::thread::spawn(|| (cached(), own())))
+            .map(|t| t.join().unwrap())
+            .collect();
+        for &(c, o) in &there {
+            assert_eq!(c, o);
+            assert_ne!(c, here);
+        }
+    }
 }
