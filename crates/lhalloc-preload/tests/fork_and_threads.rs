@@ -10,7 +10,7 @@ use common::{build_c, run_preloaded, scratch};
 #[test]
 fn no_thread_is_created_inside_malloc() {
     let dir = scratch("nothread");
-    let Some(bin) = build_c("no_thread_in_malloc", &dir) else {
+    let Some(bin) = build_c("no_thread_in_malloc", dir.path()) else {
         return;
     };
     // Deferred purging only: no thread at all besides the program's own.
@@ -31,7 +31,7 @@ fn no_thread_is_created_inside_malloc() {
 #[test]
 fn fork_from_a_signal_handler() {
     let dir = scratch("forksig");
-    let Some(bin) = build_c("fork_from_signal", &dir) else {
+    let Some(bin) = build_c("fork_from_signal", dir.path()) else {
         return;
     };
     let out = run_preloaded(&bin, &[], &[("LHALLOC_PURGE_DELAY_MS", "5")]);
@@ -41,7 +41,7 @@ fn fork_from_a_signal_handler() {
 #[test]
 fn fork_from_a_thread_while_others_allocate() {
     let dir = scratch("forkthr");
-    let Some(bin) = build_c("fork_while_allocating", &dir) else {
+    let Some(bin) = build_c("fork_while_allocating", dir.path()) else {
         return;
     };
     let out = run_preloaded(&bin, &[], &[("LHALLOC_PURGE_DELAY_MS", "5")]);

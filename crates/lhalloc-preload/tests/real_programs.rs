@@ -4,10 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::preload_lib;
+use common::{preload_lib, scratch};
 
 fn have(program: &str) -> bool {
     Command::new(program)
@@ -40,20 +40,14 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lhalloc-preload-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("create temp dir");
-    d
-}
-
 #[test]
 fn ruby_threads_and_gc() {
     if !have("ruby") {
         eprintln!("SKIP: ruby not installed (apt-get install -y ruby)");
         return;
     }
-    let d = temp_dir("ruby");
+    let tmp = scratch("ruby");
+    let d = tmp.path();
     let script = r#"
 threads = 4.times.map do |t|
   Thread.new do
@@ -77,7 +71,7 @@ raise "preload not loaded" unless File.read("/proc/self/maps").include?("liblhal
 puts "ok #{sizes.sum} #{big.last.size} #{h.size}"
 "#;
     std::fs::write(d.join("t.rb"), script).expect("write script");
-    let out = run(&d, "ruby", &["t.rb"]);
+    let out = run(d, "ruby", &["t.rb"]);
     assert!(out.starts_with("ok "), "{out}");
     assert!(out.trim_end().ends_with("199000 50000"), "{out}");
 }
@@ -88,7 +82,8 @@ fn python_allocates_and_threads() {
         eprintln!("SKIP: python3 not installed (apt-get install -y python3)");
         return;
     }
-    let d = temp_dir("python");
+    let tmp = scratch("python");
+    let d = tmp.path();
     let script = r#"
 import json, threading, gc
 def work(n, out):
@@ -105,7 +100,7 @@ assert "liblhalloc_preload" in open("/proc/self/maps").read(), "preload not load
 print("ok", len(out), len(set(out)), sum(b))
 "#;
     std::fs::write(d.join("t.py"), script).expect("write script");
-    let out = run(&d, "python3", &["t.py"]);
+    let out = run(d, "python3", &["t.py"]);
     assert_eq!(out.trim(), "ok 3 1 1");
 }
 
@@ -115,17 +110,18 @@ fn git_init_commit_log() {
         eprintln!("SKIP: git not installed (apt-get install -y git)");
         return;
     }
-    let d = temp_dir("git");
-    run(&d, "git", &["init", "-q", "."]);
+    let tmp = scratch("git");
+    let d = tmp.path();
+    run(d, "git", &["init", "-q", "."]);
     for i in 0..5 {
         std::fs::write(
             d.join(format!("f{i}.txt")),
             format!("line {i}\n").repeat(1000),
         )
         .expect("write");
-        run(&d, "git", &["add", "."]);
+        run(d, "git", &["add", "."]);
         run(
-            &d,
+            d,
             "git",
             &[
                 "-c",
@@ -138,9 +134,9 @@ fn git_init_commit_log() {
             ],
         );
     }
-    let log = run(&d, "git", &["log", "--oneline"]);
+    let log = run(d, "git", &["log", "--oneline"]);
     assert_eq!(log.lines().count(), 5, "{log}");
     assert!(log.contains("c4"));
-    let st = run(&d, "git", &["status", "--porcelain"]);
+    let st = run(d, "git", &["status", "--porcelain"]);
     assert!(st.is_empty(), "{st}");
 }

@@ -20,12 +20,12 @@ pub fn preload_lib() -> PathBuf {
     panic!("liblhalloc_preload.so not found next to {}", exe.display());
 }
 
-/// A scratch directory for this test process.
-pub fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lhalloc-preload-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("create temp dir");
-    d
+/// A fresh scratch directory, removed when the returned guard is dropped.
+pub fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("lhalloc-preload-{name}-"))
+        .tempdir()
+        .expect("create temp dir")
 }
 
 /// Compiles `tests/c/<name>.c` (with `-pthread -rdynamic -ldl`, so that a program may
