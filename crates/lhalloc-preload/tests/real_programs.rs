@@ -1,6 +1,6 @@
 //! Real programs under `LD_PRELOAD=liblhalloc_preload.so`: ruby (threads + GC.start), python3,
-//! git. A program that is not installed is skipped with a message (CI installs them with
-//! `apt-get install -y ruby python3 git`).
+//! git. A program that is not installed fails its test with the package to install (CI
+//! installs them with `apt-get install -y ruby python3 git`).
 
 mod common;
 
@@ -9,12 +9,18 @@ use std::process::Command;
 
 use common::{preload_lib, scratch};
 
-fn have(program: &str) -> bool {
-    Command::new(program)
+/// Fails the test, naming the package, when `program` is not installed (a missing program is
+/// a failure, not a pass).
+fn require(program: &str) {
+    let ok = Command::new(program)
         .arg("--version")
         .output()
         .map(|o| o.status.success())
-        .unwrap_or(false)
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{program} is not installed: apt-get install -y {program} (CI's .ci/run does)"
+    );
 }
 
 /// Runs `program args` under the preload in `dir`; returns stdout. Panics with the stderr on a
@@ -42,10 +48,7 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> String {
 
 #[test]
 fn ruby_threads_and_gc() {
-    if !have("ruby") {
-        eprintln!("SKIP: ruby not installed (apt-get install -y ruby)");
-        return;
-    }
+    require("ruby");
     let tmp = scratch("ruby");
     let d = tmp.path();
     let script = r#"
@@ -78,10 +81,7 @@ puts "ok #{sizes.sum} #{big.last.size} #{h.size}"
 
 #[test]
 fn python_allocates_and_threads() {
-    if !have("python3") {
-        eprintln!("SKIP: python3 not installed (apt-get install -y python3)");
-        return;
-    }
+    require("python3");
     let tmp = scratch("python");
     let d = tmp.path();
     let script = r#"
@@ -106,10 +106,7 @@ print("ok", len(out), len(set(out)), sum(b))
 
 #[test]
 fn git_init_commit_log() {
-    if !have("git") {
-        eprintln!("SKIP: git not installed (apt-get install -y git)");
-        return;
-    }
+    require("git");
     let tmp = scratch("git");
     let d = tmp.path();
     run(d, "git", &["init", "-q", "."]);

@@ -262,8 +262,9 @@ fn alloc_slow(heap: &Heap, cls: usize) -> *mut u8 {
 /// Most slow paths a hot heap goes without reading the clock.
 const CLOCK_SKIP_MAX: u32 = 64;
 
-/// The time, read on this slow path (a small class's refill, or a medium block), or `None` when the heap is so hot that reading the clock
-/// (about 40 ns on a VM) on every slow path would be a cost: when the previous read came less
+/// The time, read on this slow path (a small class's refill, or a medium block), or `None`
+/// when the heap is so hot that reading the clock (about 40 ns on a VM) on every slow path
+/// would be a cost: when the previous read came less
 /// than a sixteenth of the purge interval after the one before, the heap skips twice as many
 /// slow paths as it went through (at most [`CLOCK_SKIP_MAX`]). So rounds start at most about
 /// an eighth of the interval late because of the skipping.

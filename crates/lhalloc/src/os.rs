@@ -306,9 +306,9 @@ pub fn kernel_page_size() -> usize {
 // load time, so reading it is two loads, where Rust's `thread_local!` in a shared object (the
 // preload library) calls `__tls_get_addr` on every access (22 of the 110 instructions of a
 // 16-byte malloc/free pair under LD_PRELOAD, measured with callgrind). Initial-exec TLS is
-// what glibc, jemalloc and mimalloc use; it rules out `dlopen` of the library (not supported
-// anyway, see the README). The word is zero in every new thread; a forked child keeps the
-// forking thread's.
+// what glibc, jemalloc and mimalloc use; a library using it can be `dlopen`ed only while
+// glibc's static TLS surplus has room (`dlopen` is not supported anyway, see the README). The
+// word is zero in every new thread; a forked child keeps the forking thread's.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 core::arch::global_asm!(
     ".pushsection .tbss.lhalloc_thread_word,\"awT\",@nobits",
@@ -317,6 +317,7 @@ core::arch::global_asm!(
     ".hidden lhalloc_thread_word",
     "lhalloc_thread_word:",
     ".zero 8",
+    ".size lhalloc_thread_word, 8",
     ".popsection",
 );
 
