@@ -97,6 +97,11 @@ thread_local! {
 
 /// Runs `f` on the calling thread's heap, whose address the thread keeps in its OS TLS word
 /// (`os::thread_word`: two loads, where `HEAP.with` in the preload library is a call).
+#[cfg(all(
+    feature = "initial-exec-tls",
+    target_arch = "x86_64",
+    target_os = "linux"
+))]
 #[inline(always)]
 fn with_heap<R>(f: impl FnOnce(&Heap) -> R) -> R {
     let p = os::thread_word() as *const Heap;
@@ -111,6 +116,11 @@ fn with_heap<R>(f: impl FnOnce(&Heap) -> R) -> R {
 }
 
 /// [`with_heap`] the first time in a thread: notes the heap's address in the TLS word.
+#[cfg(all(
+    feature = "initial-exec-tls",
+    target_arch = "x86_64",
+    target_os = "linux"
+))]
 #[cold]
 #[inline(never)]
 fn with_heap_first<R>(f: impl FnOnce(&Heap) -> R) -> R {
@@ -118,6 +128,18 @@ fn with_heap_first<R>(f: impl FnOnce(&Heap) -> R) -> R {
         os::set_thread_word(heap as *const Heap as usize);
         f(heap)
     })
+}
+
+/// Runs `f` on the calling thread's heap (in an executable, `thread_local!` is one
+/// `%fs`-relative access).
+#[cfg(not(all(
+    feature = "initial-exec-tls",
+    target_arch = "x86_64",
+    target_os = "linux"
+)))]
+#[inline(always)]
+fn with_heap<R>(f: impl FnOnce(&Heap) -> R) -> R {
+    HEAP.with(f)
 }
 
 /// Id of the calling thread's heap (`usize::MAX` if it has none yet).

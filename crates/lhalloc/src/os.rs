@@ -302,14 +302,19 @@ pub fn kernel_page_size() -> usize {
     }
 }
 
-// One word of initial-exec TLS (x86-64 Linux): its offset from the thread pointer is fixed at
-// load time, so reading it is two loads, where Rust's `thread_local!` in a shared object (the
-// preload library) calls `__tls_get_addr` on every access (22 of the 110 instructions of a
-// 16-byte malloc/free pair under LD_PRELOAD, measured with callgrind). Initial-exec TLS is
-// what glibc, jemalloc and mimalloc use; a library using it can be `dlopen`ed only while
-// glibc's static TLS surplus has room (`dlopen` is not supported anyway, see the README). The
-// word is zero in every new thread; a forked child keeps the forking thread's.
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+// One word of initial-exec TLS (x86-64 Linux, feature `initial-exec-tls`): its offset from the
+// thread pointer is fixed at load time, so reading it is two loads, where Rust's
+// `thread_local!` in a shared object (the preload library) calls `__tls_get_addr` on every
+// access (22 of the 110 instructions of a 16-byte malloc/free pair under LD_PRELOAD, measured
+// with callgrind). Initial-exec TLS is what glibc, jemalloc and mimalloc use; a library using
+// it can be `dlopen`ed only while glibc's static TLS surplus has room (`dlopen` is not
+// supported anyway, see the README). The word is zero in every new thread; a forked child
+// keeps the forking thread's.
+#[cfg(all(
+    feature = "initial-exec-tls",
+    target_arch = "x86_64",
+    target_os = "linux"
+))]
 core::arch::global_asm!(
     ".pushsection .tbss.lhalloc_thread_word,\"awT\",@nobits",
     ".p2align 3",
@@ -322,7 +327,11 @@ core::arch::global_asm!(
 );
 
 /// The calling thread's word of initial-exec TLS (zero until [`set_thread_word`]).
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cfg(all(
+    feature = "initial-exec-tls",
+    target_arch = "x86_64",
+    target_os = "linux"
+))]
 #[inline(always)]
 pub fn thread_word() -> usize {
     let w: usize;
@@ -340,7 +349,11 @@ pub fn thread_word() -> usize {
 }
 
 /// Sets the calling thread's word of initial-exec TLS.
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[cfg(all(
+    feature = "initial-exec-tls",
+    target_arch = "x86_64",
+    target_os = "linux"
+))]
 #[inline(always)]
 pub fn set_thread_word(v: usize) {
     // SAFETY: writes the calling thread's own TLS word, which nothing else aliases.
@@ -353,23 +366,4 @@ pub fn set_thread_word(v: usize) {
             options(nostack, preserves_flags),
         );
     }
-}
-
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-std::thread_local! {
-    static THREAD_WORD: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
-}
-
-/// The calling thread's word of thread-local storage (zero until [`set_thread_word`]).
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-#[inline]
-pub fn thread_word() -> usize {
-    THREAD_WORD.with(|w| w.get())
-}
-
-/// Sets the calling thread's word of thread-local storage.
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-#[inline]
-pub fn set_thread_word(v: usize) {
-    THREAD_WORD.with(|w| w.set(v))
 }
