@@ -79,21 +79,6 @@ pub struct PurgeMap {
     pub os_pages: [Cell<u64>; OS_MAP_WORDS],
 }
 
-/// Asks the CPU to bring `p`'s cache line in for writing (no effect on memory or safety; a
-/// null or stale address is harmless). The next block popped from a free list is often a
-/// block another thread freed (its link written on another core): fetching it one
-/// allocation early hides that miss.
-#[inline(always)]
-fn prefetch_for_write(p: *const Block) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching never faults and does not change memory.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_ET0 }>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
 /// A free block: its first word links to the next free block.
 #[repr(C)]
 pub struct Block {
@@ -202,7 +187,6 @@ impl Page {
         // SAFETY: blocks on `free` are free blocks of this page, whose first word is the link.
         let next = unsafe { (*b).next };
         self.free.set(next);
-        prefetch_for_write(next);
         let used = self.used.load(Ordering::Relaxed);
         self.used.store(used + 1, Ordering::Relaxed);
         b.cast()
