@@ -125,7 +125,8 @@ fn with_heap<R>(f: impl FnOnce(&Heap) -> R) -> R {
 #[inline(never)]
 fn with_heap_first<R>(f: impl FnOnce(&Heap) -> R) -> R {
     HEAP.with(|heap| {
-        os::set_thread_word(heap as *const Heap as usize);
+        // SAFETY: the word gets the address of this thread's heap, what `with_heap` expects.
+        unsafe { os::set_thread_word(heap as *const Heap as usize) };
         f(heap)
     })
 }

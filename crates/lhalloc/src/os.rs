@@ -354,9 +354,14 @@ pub fn thread_word() -> usize {
     target_arch = "x86_64",
     target_os = "linux"
 ))]
+///
+/// # Safety
+/// Readers of the word trust what it holds (`heap::with_heap` dereferences it as the calling
+/// thread's heap): `v` must be what they expect, 0 or the address of this thread's heap.
 #[inline(always)]
-pub fn set_thread_word(v: usize) {
-    // SAFETY: writes the calling thread's own TLS word, which nothing else aliases.
+pub unsafe fn set_thread_word(v: usize) {
+    // SAFETY: writes the calling thread's own TLS word, which nothing else aliases; what it
+    // holds is the caller's contract.
     unsafe {
         core::arch::asm!(
             "mov {off}, qword ptr [rip + lhalloc_thread_word@GOTTPOFF]",
