@@ -97,11 +97,7 @@ thread_local! {
 
 /// Runs `f` on the calling thread's heap, whose address the thread keeps in its OS TLS word
 /// (`os::thread_word`: two loads, where `HEAP.with` in the preload library is a call).
-#[cfg(all(
-    feature = "initial-exec-tls",
-    target_arch = "x86_64",
-    target_os = "linux"
-))]
+#[cfg(feature = "initial-exec-tls")]
 #[inline(always)]
 fn with_heap<R>(f: impl FnOnce(&Heap) -> R) -> R {
     let p = os::thread_word() as *const Heap;
@@ -116,11 +112,7 @@ fn with_heap<R>(f: impl FnOnce(&Heap) -> R) -> R {
 }
 
 /// [`with_heap`] the first time in a thread: notes the heap's address in the TLS word.
-#[cfg(all(
-    feature = "initial-exec-tls",
-    target_arch = "x86_64",
-    target_os = "linux"
-))]
+#[cfg(feature = "initial-exec-tls")]
 #[cold]
 #[inline(never)]
 fn with_heap_first<R>(f: impl FnOnce(&Heap) -> R) -> R {
@@ -133,11 +125,7 @@ fn with_heap_first<R>(f: impl FnOnce(&Heap) -> R) -> R {
 
 /// Runs `f` on the calling thread's heap (in an executable, `thread_local!` is one
 /// `%fs`-relative access).
-#[cfg(not(all(
-    feature = "initial-exec-tls",
-    target_arch = "x86_64",
-    target_os = "linux"
-)))]
+#[cfg(not(feature = "initial-exec-tls"))]
 #[inline(always)]
 fn with_heap<R>(f: impl FnOnce(&Heap) -> R) -> R {
     HEAP.with(f)
@@ -287,10 +275,10 @@ const CLOCK_SKIP_MAX: u32 = 64;
 
 /// The time, read on this slow path (a small class's refill, or a medium block), or `None`
 /// when the heap is so hot that reading the clock (about 40 ns on a VM) on every slow path
-/// would be a cost: when the previous read came less
-/// than a sixteenth of the purge interval after the one before, the heap skips twice as many
-/// slow paths as it went through (at most [`CLOCK_SKIP_MAX`]). So rounds start at most about
-/// an eighth of the interval late because of the skipping.
+/// would be a cost: when the previous read came less than a sixteenth of the purge interval
+/// after the one before, the heap skips twice as many slow paths as it went through (at most
+/// [`CLOCK_SKIP_MAX`]). So rounds start at most about an eighth of the interval late because
+/// of the skipping.
 #[inline]
 fn slow_path_clock(heap: &Heap) -> Option<u64> {
     let n = heap.clock_n.get() + 1;

@@ -302,19 +302,21 @@ pub fn kernel_page_size() -> usize {
     }
 }
 
-// One word of initial-exec TLS (x86-64 Linux, feature `initial-exec-tls`): its offset from the
-// thread pointer is fixed at load time, so reading it is two loads, where Rust's
+#[cfg(all(
+    feature = "initial-exec-tls",
+    not(all(target_arch = "x86_64", target_os = "linux"))
+))]
+compile_error!("the initial-exec-tls feature is written for x86-64 Linux only");
+
+// One word of initial-exec TLS (feature `initial-exec-tls`, x86-64 Linux only): its offset
+// from the thread pointer is fixed at load time, so reading it is two loads, where Rust's
 // `thread_local!` in a shared object (the preload library) calls `__tls_get_addr` on every
 // access (22 of the 110 instructions of a 16-byte malloc/free pair under LD_PRELOAD, measured
 // with callgrind). Initial-exec TLS is what glibc, jemalloc and mimalloc use; a library using
 // it can be `dlopen`ed only while glibc's static TLS surplus has room (`dlopen` is not
 // supported anyway, see the README). The word is zero in every new thread; a forked child
 // keeps the forking thread's.
-#[cfg(all(
-    feature = "initial-exec-tls",
-    target_arch = "x86_64",
-    target_os = "linux"
-))]
+#[cfg(feature = "initial-exec-tls")]
 core::arch::global_asm!(
     ".pushsection .tbss.lhalloc_thread_word,\"awT\",@nobits",
     ".p2align 3",
@@ -327,11 +329,7 @@ core::arch::global_asm!(
 );
 
 /// The calling thread's word of initial-exec TLS (zero until [`set_thread_word`]).
-#[cfg(all(
-    feature = "initial-exec-tls",
-    target_arch = "x86_64",
-    target_os = "linux"
-))]
+#[cfg(feature = "initial-exec-tls")]
 #[inline(always)]
 pub fn thread_word() -> usize {
     let w: usize;
@@ -349,15 +347,11 @@ pub fn thread_word() -> usize {
 }
 
 /// Sets the calling thread's word of initial-exec TLS.
-#[cfg(all(
-    feature = "initial-exec-tls",
-    target_arch = "x86_64",
-    target_os = "linux"
-))]
 ///
 /// # Safety
 /// Readers of the word trust what it holds (`heap::with_heap` dereferences it as the calling
 /// thread's heap): `v` must be what they expect, 0 or the address of this thread's heap.
+#[cfg(feature = "initial-exec-tls")]
 #[inline(always)]
 pub unsafe fn set_thread_word(v: usize) {
     // SAFETY: writes the calling thread's own TLS word, which nothing else aliases; what it
