@@ -17,8 +17,11 @@ pub struct Stats {
     /// live large mappings.
     pub active: usize,
     /// Estimate of the physical memory held: `active` less what was purged inside pages
-    /// still in use + free-but-unpurged slots + segment headers + cached large mappings. An
-    /// upper bound of what RSS attributes to us (carved blocks are counted as touched).
+    /// still in use + free-but-unpurged slots + segment headers + cached large mappings
+    /// (carved blocks are counted as touched). Not an upper bound: memory a page inherits
+    /// from the dirty slots it took, past its carved part (a solo page's stale tail until its
+    /// purge, a class page's uncarved rest), is counted nowhere. `residency()` measures it:
+    /// 13.5 MiB of 205.6 in one sidekiq profile run (`bench-results/2026-11-29-purge-bound`).
     pub resident: usize,
     /// Bytes of address space mapped.
     pub mapped: usize,
