@@ -38,9 +38,9 @@ pub struct GateConfig {
 /// quarter's 9 samples. Three repetitions: the median is robust to one stray repetition, and
 /// the six cells take about two minutes on a quiet 2-core machine with the debug build
 /// `cargo test` already made. Speed 20, not faster: the calibrated profile's replay keeps up
-/// there (largest lag 6-7 simulated s on the 2-core VM, debug or release build), while at
-/// speed 60 it fell 117-223 s behind in a 360 s run and ours' steady RSS read 6% lower than
-/// at 20 (`results/baseline/README.md`): a lagging replay is not a measurement.
+/// there (largest lag 6-8 simulated s on the 2-core VM, debug or release build), while at
+/// speed 60 it fell 78-223 s behind in a 360 s run (either build) and ours' steady RSS read
+/// 6% lower than at 20 (`results/baseline/README.md`): a lagging replay is not a measurement.
 pub const CONFIG: GateConfig = GateConfig {
     allocators: "ours,jemalloc",
     workload: "rails-api",
