@@ -11,6 +11,8 @@
 //!   back while the page still holds live blocks)
 //! - `DIRTY == Σ over segments of |dirty slots| * SLOT_SIZE`
 //! - `HEADERS == segments * HEADER_RESIDENT`
+//! - `STALE == Σ over solo pages of stale_counted` (each at most `solo_stale - solo_touched`:
+//!   the part of a solo page's stale tail its block has not grown into yet)
 //! - `LARGE_LIVE == Σ live large blocks' touched bytes`, `LARGE_USABLE == Σ their usable
 //!   bytes`, `LARGE_CACHED == Σ cached mappings' touched bytes`.
 
@@ -24,6 +26,9 @@ pub static CARVED: AtomicUsize = AtomicUsize::new(0);
 pub static PAGE_PURGED: AtomicUsize = AtomicUsize::new(0);
 /// Free, not yet purged slot bytes.
 pub static DIRTY: AtomicUsize = AtomicUsize::new(0);
+/// Bytes of solo pages' stale tails (memory of the dirty slots they took, past the block's
+/// touched bytes) until the tail is purged, the block grows into it or the page is freed.
+pub static STALE: AtomicUsize = AtomicUsize::new(0);
 /// Resident bytes of segment headers.
 pub static HEADERS: AtomicUsize = AtomicUsize::new(0);
 /// Touched bytes of live large mappings.

@@ -137,11 +137,17 @@ pub struct Page {
     /// pages (dirty slots it took), past its touched bytes; 0 if nothing is stale (segment
     /// lock). The purge round gives the stale part back once the block is the purge delay old.
     pub solo_stale: Cell<u32>,
+    /// Solo page: bytes of its stale tail counted in `counters::STALE`, at most `solo_stale -
+    /// solo_touched`; 0 without a stale tail. Set with the tail (segment lock); lowered by the
+    /// block's holder as the block grows into the tail (`solo::resize`, no lock) and zeroed by
+    /// whoever purges or settles the tail. Each change is one atomic read-modify-write, so
+    /// every counted byte leaves `STALE` exactly once.
+    pub stale_counted: AtomicU32,
     /// Solo page: a purge round is purging its stale tail, outside the segment lock. The
     /// block's holder waits for it to clear before giving slots back, and after raising
     /// `solo_touched` (see `solo::resize`).
     pub tail_busy: AtomicBool,
-    _pad1: [u8; 11],
+    _pad1: [u8; 7],
 
     // --- Line 2: written by other threads.
     /// Remote frees: a block list ([`TF_PTR`] bits), its length (from [`TF_COUNT_SHIFT`]),

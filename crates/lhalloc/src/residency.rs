@@ -32,6 +32,8 @@ pub struct Residency {
     pub pages_resident_beyond: usize,
     /// Of those, in solo pages.
     pub solo_resident_beyond: usize,
+    /// The counters' stale tails (`counters::STALE`), which should cover the solo part.
+    pub stale_counted: usize,
     /// Free, not purged block bytes (carved blocks neither in use nor purged) in pages held
     /// by a thread, in pooled pages, and in pages held by nobody (FULL: remote frees pending).
     /// Read without the owners' cooperation: an estimate.
@@ -44,7 +46,8 @@ pub struct Residency {
     pub dirty_resident: usize,
     /// Resident bytes of clean (purged) free slots (should be 0).
     pub clean_resident: usize,
-    /// The counters' estimate for the same things: `CARVED - PAGE_PURGED + DIRTY + HEADERS`.
+    /// The counters' estimate for the same things: `CARVED - PAGE_PURGED + STALE + DIRTY +
+    /// HEADERS`.
     pub counted: usize,
     /// The measured total: headers + pages + dirty + clean.
     pub measured: usize,
@@ -56,7 +59,7 @@ impl fmt::Display for Residency {
         write!(
             f,
             "segments={} headers={:.1}MiB pages: carved={:.1} purged_counted={:.1} \
-             resident_in_carved={:.1} resident_beyond_carved={:.1} (solo {:.1}) free blocks: \
+             resident_in_carved={:.1} resident_beyond_carved={:.1} (solo {:.1}, stale counted {:.1}) free blocks: \
              held={:.1} pooled={:.1} full={:.1} dirty: counted={:.1} \
              resident={:.1} clean_resident={:.1} | counted={:.1}MiB measured={:.1}MiB",
             self.segments,
@@ -66,6 +69,7 @@ impl fmt::Display for Residency {
             self.pages_resident_carved as f64 / M,
             self.pages_resident_beyond as f64 / M,
             self.solo_resident_beyond as f64 / M,
+            self.stale_counted as f64 / M,
             self.free_in_held as f64 / M,
             self.free_in_pooled as f64 / M,
             self.free_in_full as f64 / M,
@@ -152,8 +156,10 @@ pub fn residency() -> Residency {
     }
     // SAFETY: taken by `lock_all` above (those not held already).
     unsafe { init::unlock_all(held) };
+    r.stale_counted = counters::get(&counters::STALE);
     r.counted = counters::get(&counters::CARVED)
         .saturating_sub(counters::get(&counters::PAGE_PURGED))
+        + counters::get(&counters::STALE)
         + counters::get(&counters::DIRTY)
         + counters::get(&counters::HEADERS);
     r.measured = r.headers

@@ -99,6 +99,10 @@ fn settle_stale_tail(s: &Segment, page: &Page, first: usize) {
         os::yield_now();
     }
     let stale = page.solo_stale.get() as usize;
+    counters::sub(
+        &counters::STALE,
+        page.stale_counted.swap(0, Ordering::Relaxed) as usize,
+    );
     if stale != 0 {
         note_resident(s, first, page.slots.get() as usize, stale);
         page.solo_stale.set(0);
@@ -314,7 +318,12 @@ fn take_slots(
                 let page = &s.pages[first];
                 page.tail_busy.store(false, Ordering::Relaxed);
                 page.solo_stale.set(0);
+                page.stale_counted.store(0, Ordering::Relaxed);
                 if extent > touched {
+                    // Counted before the block is handed out: its holder lowers it from now.
+                    page.stale_counted
+                        .store((extent - touched) as u32, Ordering::Relaxed);
+                    counters::add(&counters::STALE, extent - touched);
                     // Stale memory past the block: purged by a round once the block is the
                     // purge delay old (short-lived blocks, most of them, reuse it as they grow).
                     page.solo_stale.set(extent as u32);
@@ -410,7 +419,7 @@ pub fn alloc_solo(n: usize, size: usize) -> *const Page {
 }
 
 /// Grows solo page `page` in place to `n` slots if the slots after it are free. Returns
-/// whether it worked.
+/// whether it worked. What dirty slots among them hold joins the page's stale tail.
 ///
 /// # Safety
 /// The caller holds the solo page (it owns the solo block).
@@ -433,8 +442,34 @@ pub unsafe fn grow_solo(page: &Page, n: usize) -> bool {
     let was_dirty = (s.dirty_slots.get() & mask).count_ones() as usize;
     s.dirty_slots.set(s.dirty_slots.get() & !mask);
     counters::sub(&counters::DIRTY, was_dirty * SLOT_SIZE);
+    // Dirty slots taken as headroom hold earlier pages' memory past the block: it joins the
+    // stale tail (counted, and purged once the tail is the purge delay old), as at placement.
+    let mut extent = 0;
+    let mut inherited = 0;
     for i in first + old..first + n {
         s.head[i].store(first as u8, Ordering::Relaxed);
+        let r = s.resident[i].get() as usize;
+        if r > 0 {
+            extent = (i - first) * SLOT_SIZE + r;
+            inherited += r;
+        }
+    }
+    if inherited > 0 {
+        // A round purging the tail outside the lock finishes first (it clears the flag
+        // without the lock), so that no round is in flight on the tail set here.
+        while page.tail_busy.load(Ordering::SeqCst) {
+            os::yield_now();
+        }
+        if page.solo_stale.get() == 0 {
+            page.changed_at.set(os::now_ns());
+            s.stale_solo.set(s.stale_solo.get() | (1u64 << first));
+            STALE_SOLOS.fetch_add(1, Ordering::Relaxed);
+        }
+        page.solo_stale
+            .set(extent.max(page.solo_stale.get() as usize) as u32);
+        page.stale_counted
+            .fetch_add(inherited as u32, Ordering::Relaxed);
+        counters::add(&counters::STALE, inherited);
     }
     page.slots.set(n as u8);
     page.block_size
@@ -657,6 +692,10 @@ fn purge_down_to(now: u64, delay: u64, keep: usize) -> usize {
                     let touched = page.solo_touched.load(Ordering::SeqCst);
                     let stale = page.solo_stale.get() as usize;
                     page.solo_stale.set(0);
+                    counters::sub(
+                        &counters::STALE,
+                        page.stale_counted.swap(0, Ordering::Relaxed) as usize,
+                    );
                     s.stale_solo.set(s.stale_solo.get() & !(1u64 << i));
                     STALE_SOLOS.fetch_sub(1, Ordering::Relaxed);
                     let n = page.slots.get() as usize;

@@ -1,12 +1,13 @@
 //! Solo blocks: a block that has grown by `realloc` past [`PROMOTE_MIN`], or a `malloc` of
 //! more than `SMALL_MAX` up to [`MALLOC_MAX`], lives in a run of slots of its own (a *solo
 //! page*), where later growth is in place: first into the rest of
-//! its slots, then into the free slots right after it in its segment. Only the bytes written
-//! become resident, so the headroom costs address space, not memory; no system call and no
+//! its slots, then into the free slots right after it in its segment. Clean headroom costs
+//! address space, not memory (only the bytes written become resident); no system call and no
 //! new mapping is involved (unlike moving to a large mapping), and a block at least one OS
 //! page big owns whole OS pages anyway. Solo pages take dirty slots first (the block's bytes
-//! reuse resident memory); what those slots hold past the block is purged once the block is
-//! the purge delay old (`Page::solo_stale`). Freed solo pages go back to their segment like
+//! reuse resident memory); what those slots hold past the block — when placed, or taken as
+//! headroom while growing — is its stale tail, counted in `counters::STALE` and purged once
+//! it is the purge delay old (`Page::solo_stale`). Freed solo pages go back to their segment like
 //! any empty page (dirty, purged after the delay).
 //!
 //! Invariants: a solo page has `owner == SOLO_OWNER`, `class == SOLO_CLASS`,
@@ -102,6 +103,17 @@ pub unsafe fn resize(page: &Page, size: usize) -> bool {
     if touched > was {
         counters::add(&counters::CARVED, touched - was);
         page.solo_touched.store(touched, Ordering::SeqCst);
+        // The block grew into its stale tail (if any is still counted): that memory is
+        // counted as touched now. One read-modify-write against the purge round's swap.
+        let grown = (touched - was).min(u32::MAX as usize) as u32;
+        if let Ok(c) = page
+            .stale_counted
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                (c != 0).then(|| c.saturating_sub(grown))
+            })
+        {
+            counters::sub(&counters::STALE, (c - c.saturating_sub(grown)) as usize);
+        }
         // A purge round may be purging the stale tail past the old `touched`: the new bytes
         // are written only once it is done (see `segment::purge`).
         while page.tail_busy.load(Ordering::SeqCst) {

@@ -17,11 +17,12 @@ pub struct Stats {
     /// live large mappings.
     pub active: usize,
     /// Estimate of the physical memory held: `active` less what was purged inside pages
-    /// still in use + free-but-unpurged slots + segment headers + cached large mappings
-    /// (carved blocks are counted as touched). Not an upper bound: memory a page inherits
-    /// from the dirty slots it took, past its carved part (a solo page's stale tail until its
-    /// purge, a class page's uncarved rest), is counted nowhere. `residency()` measures it:
-    /// 13.5 MiB of 205.6 in one sidekiq profile run (`bench-results/2026-11-29-purge-bound`).
+    /// still in use + solo pages' stale tails + free-but-unpurged slots + segment headers +
+    /// cached large mappings (carved blocks are counted as touched). Not an upper bound: the
+    /// memory a class page inherits from dirty slots past its carved part is counted nowhere
+    /// until carved. `residency()` (mincore) measured 3.2-5.3 MiB more than the counters in a
+    /// sidekiq profile run, 12-15 MiB before stale tails were counted
+    /// (`bench-results/2026-11-29-grown-stale`).
     pub resident: usize,
     /// Bytes of address space mapped.
     pub mapped: usize,
@@ -39,6 +40,7 @@ pub fn stats() -> Stats {
         allocated: small.max(0) as usize + get(&LARGE_USABLE),
         active: carved + large_live,
         resident: carved.saturating_sub(get(&PAGE_PURGED))
+            + get(&STALE)
             + get(&DIRTY)
             + get(&HEADERS)
             + large_live

@@ -85,6 +85,9 @@ fn stale_solo_tails_are_purged_without_losing_growing_blocks() {
     lhalloc::collect(true);
     let r = lhalloc::residency();
     assert_eq!(r.dirty_resident, 0, "{r}");
+    // Every block is freed: each stale byte counted left the counter exactly once, whether
+    // the round purged it, the block grew into it or its page was freed (concurrently).
+    assert_eq!(r.stale_counted, 0, "{r}");
     lhalloc::validate().unwrap();
     lhalloc::set_purge_delay_ns(lhalloc::DEFAULT_PURGE_DELAY_NS);
 }
