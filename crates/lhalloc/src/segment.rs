@@ -111,6 +111,23 @@ fn settle_stale_tail(s: &Segment, page: &Page, first: usize) {
     }
 }
 
+/// Adds `bytes` of earlier pages' memory, reaching `extent` bytes from the start of solo page
+/// `page` (first slot `first`), to the page's stale tail: counted in `counters::STALE` and
+/// purged by a round once the tail is the purge delay old, counted from when it began.
+/// Segment lock held (through `s`), and no round purging this page's tail.
+fn join_stale_tail(s: &Segment, page: &Page, first: usize, extent: usize, bytes: usize) {
+    if page.solo_stale.get() == 0 {
+        page.changed_at.set(os::now_ns());
+        s.stale_solo.set(s.stale_solo.get() | (1u64 << first));
+        STALE_SOLOS.fetch_add(1, Ordering::Relaxed);
+    }
+    page.solo_stale
+        .set(extent.max(page.solo_stale.get() as usize) as u32);
+    page.stale_counted
+        .fetch_add(bytes as u32, Ordering::Relaxed);
+    counters::add(&counters::STALE, bytes);
+}
+
 /// Number of listed segments with every slot free or being purged (the purge round unmaps
 /// all but one of them).
 pub static EMPTY_SEGMENTS: AtomicUsize = AtomicUsize::new(0);
@@ -320,16 +337,9 @@ fn take_slots(
                 page.solo_stale.set(0);
                 page.stale_counted.store(0, Ordering::Relaxed);
                 if extent > touched {
-                    // Counted before the block is handed out: its holder lowers it from now.
-                    page.stale_counted
-                        .store((extent - touched) as u32, Ordering::Relaxed);
-                    counters::add(&counters::STALE, extent - touched);
-                    // Stale memory past the block: purged by a round once the block is the
-                    // purge delay old (short-lived blocks, most of them, reuse it as they grow).
-                    page.solo_stale.set(extent as u32);
-                    page.changed_at.set(os::now_ns());
-                    s.stale_solo.set(s.stale_solo.get() | (1u64 << first));
-                    STALE_SOLOS.fetch_add(1, Ordering::Relaxed);
+                    // Stale memory past the block, counted before the block is handed out
+                    // (short-lived blocks, most of them, reuse it as they grow).
+                    join_stale_tail(s, page, first, extent, extent - touched);
                 }
             }
             drop(st);
@@ -456,20 +466,11 @@ pub unsafe fn grow_solo(page: &Page, n: usize) -> bool {
     }
     if inherited > 0 {
         // A round purging the tail outside the lock finishes first (it clears the flag
-        // without the lock), so that no round is in flight on the tail set here.
+        // without the lock), so that no round is in flight on the tail joined here.
         while page.tail_busy.load(Ordering::SeqCst) {
             os::yield_now();
         }
-        if page.solo_stale.get() == 0 {
-            page.changed_at.set(os::now_ns());
-            s.stale_solo.set(s.stale_solo.get() | (1u64 << first));
-            STALE_SOLOS.fetch_add(1, Ordering::Relaxed);
-        }
-        page.solo_stale
-            .set(extent.max(page.solo_stale.get() as usize) as u32);
-        page.stale_counted
-            .fetch_add(inherited as u32, Ordering::Relaxed);
-        counters::add(&counters::STALE, inherited);
+        join_stale_tail(s, page, first, extent, inherited);
     }
     page.slots.set(n as u8);
     page.block_size
